@@ -1,0 +1,384 @@
+//! The HTTP face of the service: AWS JSON 1.1 over `POST /` with `X-Amz-Target`, SigV4
+//! authentication, IAM authorization, and the Put data plane; plus `/metrics` and
+//! `/health`.
+
+use std::borrow::Cow;
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use base64::Engine;
+use bytes::{BufMut, Bytes};
+use http_body_util::BodyExt;
+use hydrant_aws::iam::access_denied;
+use hydrant_aws::sigv4::Verifier;
+use hydrant_aws::AwsError;
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::auth::Principal;
+use crate::metrics::ApiLabels;
+use crate::operations;
+use crate::service::{now_ms, Firehose, PutResult};
+use crate::validate::{stream_name, Violations};
+use crate::wal::FrameBuilder;
+
+/// Largest record, before base64 (1,000 KiB).
+pub const MAX_RECORD_BYTES: usize = 1_024_000;
+/// Largest PutRecordBatch, in record data before base64 (4 MiB).
+pub const MAX_BATCH_BYTES: usize = 4 << 20;
+/// Most records in one PutRecordBatch.
+pub const MAX_BATCH_RECORDS: usize = 500;
+/// Largest request body read: 4 MiB of data in base64 plus JSON framing. Anything
+/// larger is refused from its Content-Length (or as soon as it passes the limit when
+/// chunked), before it is read whole.
+pub const MAX_BODY_BYTES: usize = MAX_BATCH_BYTES / 3 * 4 + MAX_BATCH_RECORDS * 64 + 64 * 1024;
+/// Largest control-plane request body.
+const MAX_CONTROL_BODY_BYTES: usize = 1 << 20;
+
+const TARGET_PREFIX: &str = "Firehose_20150804.";
+const OPERATIONS: &[&str] = &[
+    "CreateDeliveryStream",
+    "DeleteDeliveryStream",
+    "DescribeDeliveryStream",
+    "ListDeliveryStreams",
+    "PutRecord",
+    "PutRecordBatch",
+    "UpdateDestination",
+    "TagDeliveryStream",
+    "UntagDeliveryStream",
+    "ListTagsForDeliveryStream",
+    "StartDeliveryStreamEncryption",
+    "StopDeliveryStreamEncryption",
+];
+
+/// The router: the API on `POST /`, metrics, health.
+pub fn router(svc: Arc<Firehose>) -> Router {
+    Router::new()
+        .route("/", post(handle))
+        .route("/metrics", get(metrics))
+        .route("/health", get(health))
+        .with_state(svc)
+}
+
+async fn metrics(State(svc): State<Arc<Firehose>>) -> Response {
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")],
+        svc.metrics.render(),
+    )
+        .into_response()
+}
+
+async fn health(State(svc): State<Arc<Firehose>>) -> Response {
+    let streams: usize = svc.stream_names(&svc.config.account_id).len();
+    axum::Json(serde_json::json!({ "status": "ok", "streams": streams })).into_response()
+}
+
+fn aws_response(request_id: &str, status: StatusCode, body: Vec<u8>) -> Response {
+    let mut r = Response::new(Body::from(body));
+    *r.status_mut() = status;
+    let h = r.headers_mut();
+    h.insert("content-type", HeaderValue::from_static("application/x-amz-json-1.1"));
+    if let Ok(v) = HeaderValue::from_str(request_id) {
+        h.insert("x-amzn-requestid", v);
+    }
+    r
+}
+
+fn error_response(request_id: &str, e: &AwsError) -> Response {
+    aws_response(request_id, e.status, e.to_json())
+}
+
+async fn handle(State(svc): State<Arc<Firehose>>, req: Request) -> Response {
+    let request_id = uuid::Uuid::new_v4().to_string();
+    let (parts, body) = req.into_parts();
+    let target = parts.headers.get("x-amz-target").and_then(|v| v.to_str().ok()).unwrap_or("");
+    let operation = target.strip_prefix(TARGET_PREFIX).filter(|op| OPERATIONS.contains(op)).map(str::to_string);
+    let result = match &operation {
+        None => Err(AwsError::unknown_operation(if target.is_empty() {
+            "Missing X-Amz-Target header".to_string()
+        } else {
+            format!("Operation {target} is not supported.")
+        })),
+        Some(op) => call(&svc, op, parts, body).await,
+    };
+    let op_label = operation.clone().unwrap_or_else(|| "unknown".into());
+    let outcome = match &result {
+        Ok(_) => "ok".to_string(),
+        Err(e) => e.code.clone(),
+    };
+    svc.metrics.api_requests.get_or_create(&ApiLabels { operation: op_label.clone(), outcome }).inc();
+    match result {
+        Ok(body) => aws_response(&request_id, StatusCode::OK, body),
+        Err(e) => {
+            tracing::debug!(operation = %op_label, code = %e.code, message = %e.message, request_id, "request refused");
+            error_response(&request_id, &e)
+        }
+    }
+}
+
+/// Reads the body with a limit, refusing early from Content-Length.
+async fn read_body(parts: &axum::http::request::Parts, body: Body, limit: usize, put: bool) -> Result<Bytes, AwsError> {
+    let too_large = || {
+        if put {
+            AwsError::invalid_argument("Records size exceeds 4 MB limit")
+        } else {
+            AwsError::new(StatusCode::PAYLOAD_TOO_LARGE, "SerializationException", "Request body is too large.")
+        }
+    };
+    let declared = parts
+        .headers
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return Err(too_large());
+    }
+    match http_body_util::Limited::new(body, limit).collect().await {
+        Ok(c) => Ok(c.to_bytes()),
+        Err(e) if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() => Err(too_large()),
+        Err(_) => Err(AwsError::serialization("The request body could not be read.")),
+    }
+}
+
+fn authenticate(svc: &Firehose, parts: &axum::http::request::Parts, body: &[u8]) -> Result<Principal, AwsError> {
+    let principals = svc.principals.read().expect("principals poisoned");
+    let verified = Verifier::new("firehose").verify(parts, body, chrono::Utc::now(), &*principals)?;
+    if verified.region != svc.config.region {
+        return Err(AwsError::signature_does_not_match(format!(
+            "Credential should be scoped to a valid region, not '{}'. This endpoint serves '{}'.",
+            verified.region, svc.config.region
+        )));
+    }
+    principals
+        .get(&verified.access_key_id)
+        .cloned()
+        .ok_or_else(|| AwsError::invalid_client_token_id("The security token included in the request is invalid."))
+}
+
+fn authorize(svc: &Firehose, who: &Principal, op: &str, body: &[u8]) -> Result<(), AwsError> {
+    let action = format!("firehose:{op}");
+    let resource = match op {
+        "ListDeliveryStreams" => "*".to_string(),
+        _ => match operations::target_stream(body) {
+            Some(name) => hydrant_aws::arn::firehose_stream_arn(&svc.config.region, &who.account_id, &name),
+            // Validation reports the missing name; authorization checks the account's streams.
+            None => format!("arn:aws:firehose:{}:{}:deliverystream/*", svc.config.region, who.account_id),
+        },
+    };
+    if who.allowed(&action, &resource) {
+        Ok(())
+    } else {
+        tracing::info!(principal = %who.arn, action, resource, "access denied");
+        Err(access_denied(&who.arn, &action, &resource))
+    }
+}
+
+async fn call(svc: &Arc<Firehose>, op: &str, parts: axum::http::request::Parts, body: Body) -> Result<Vec<u8>, AwsError> {
+    let put = op == "PutRecord" || op == "PutRecordBatch";
+    let limit = if put { MAX_BODY_BYTES } else { MAX_CONTROL_BODY_BYTES };
+    let body = read_body(&parts, body, limit, put).await?;
+    let who = authenticate(svc, &parts, &body)?;
+    authorize(svc, &who, op, &body)?;
+    let out: Value = match op {
+        "PutRecordBatch" => return put_record_batch(svc, &who, &body).await,
+        "PutRecord" => return put_record(svc, &who, &body).await,
+        "CreateDeliveryStream" => operations::create(svc, &who, &body).await?,
+        "DeleteDeliveryStream" => operations::delete(svc, &who, &body).await?,
+        "DescribeDeliveryStream" => operations::describe(svc, &who, &body)?,
+        "ListDeliveryStreams" => operations::list(svc, &who, &body)?,
+        "UpdateDestination" => operations::update_destination(svc, &who, &body).await?,
+        "TagDeliveryStream" => operations::tag(svc, &who, &body).await?,
+        "UntagDeliveryStream" => operations::untag(svc, &who, &body).await?,
+        "ListTagsForDeliveryStream" => operations::list_tags(svc, &who, &body)?,
+        "StartDeliveryStreamEncryption" => operations::set_encryption(svc, &who, &body, true).await?,
+        "StopDeliveryStreamEncryption" => operations::set_encryption(svc, &who, &body, false).await?,
+        _ => return Err(AwsError::unknown_operation(format!("Operation {op} is not supported."))),
+    };
+    serde_json::to_vec(&out).map_err(|e| AwsError::internal(e.to_string()))
+}
+
+#[derive(Deserialize)]
+struct RecordIn<'a> {
+    #[serde(rename = "Data", borrow)]
+    data: Option<Cow<'a, str>>,
+}
+
+#[derive(Deserialize)]
+struct PutRecordBatchIn<'a> {
+    #[serde(rename = "DeliveryStreamName", borrow)]
+    name: Option<Cow<'a, str>>,
+    #[serde(rename = "Records", borrow)]
+    records: Option<Vec<RecordIn<'a>>>,
+}
+
+#[derive(Deserialize)]
+struct PutRecordIn<'a> {
+    #[serde(rename = "DeliveryStreamName", borrow)]
+    name: Option<Cow<'a, str>>,
+    #[serde(rename = "Record", borrow)]
+    record: Option<RecordIn<'a>>,
+}
+
+/// Decodes records into a frame, enforcing the per-record and per-call limits. The
+/// whole request is refused on any violation, before anything is stored.
+fn decode_records(stream_generation: uuid::Uuid, records: &[RecordIn<'_>], path: &str, single: bool) -> Result<FrameBuilder, AwsError> {
+    let encoded: usize = records.iter().map(|r| r.data.as_ref().map_or(0, |d| d.len())).sum();
+    let mut frame = FrameBuilder::new(stream_generation, now_ms(), encoded / 4 * 3 + 8);
+    let mut v = Violations::default();
+    for (i, r) in records.iter().enumerate() {
+        let member = if single { path.to_string() } else { format!("{path}.{}.member", i + 1) };
+        let Some(data) = &r.data else {
+            v.required(&format!("{member}.data"));
+            continue;
+        };
+        // Upper bound of the decoded size, to refuse before decoding a huge record.
+        if data.len() / 4 * 3 > MAX_RECORD_BYTES + 3 {
+            v.push(
+                "java.nio.HeapByteBuffer",
+                &format!("{member}.data"),
+                &format!("Member must have length less than or equal to {MAX_RECORD_BYTES}"),
+            );
+            continue;
+        }
+        let ok = frame.push_with(|buf| {
+            let start = buf.len();
+            buf.put_bytes(0, data.len() / 4 * 3 + 3);
+            match base64::engine::general_purpose::STANDARD.decode_slice(data.as_bytes(), &mut buf[start..]) {
+                Ok(n) => {
+                    buf.truncate(start + n);
+                    n <= MAX_RECORD_BYTES
+                }
+                Err(_) => {
+                    buf.truncate(start);
+                    false
+                }
+            }
+        });
+        if !ok {
+            if base64::engine::general_purpose::STANDARD.decode(data.as_bytes()).is_err() {
+                return Err(AwsError::serialization(format!(
+                    "Could not parse the request: the Data of {member} is not valid base64."
+                )));
+            }
+            v.push(
+                "java.nio.HeapByteBuffer",
+                &format!("{member}.data"),
+                &format!("Member must have length less than or equal to {MAX_RECORD_BYTES}"),
+            );
+        }
+    }
+    v.finish()?;
+    if frame.data_bytes() > MAX_BATCH_BYTES {
+        return Err(AwsError::invalid_argument("Records size exceeds 4 MB limit"));
+    }
+    Ok(frame)
+}
+
+fn check_name(name: &Option<Cow<'_, str>>, v: &mut Violations) -> String {
+    match name {
+        Some(n) => {
+            stream_name(v, n, "deliveryStreamName");
+            n.to_string()
+        }
+        None => {
+            v.required("deliveryStreamName");
+            String::new()
+        }
+    }
+}
+
+async fn put_record_batch(svc: &Arc<Firehose>, who: &Principal, body: &[u8]) -> Result<Vec<u8>, AwsError> {
+    let input: PutRecordBatchIn<'_> =
+        serde_json::from_slice(body).map_err(|e| AwsError::serialization(format!("Could not parse the request: {e}")))?;
+    let mut v = Violations::default();
+    let name = check_name(&input.name, &mut v);
+    let records = input.records.as_deref().unwrap_or(&[]);
+    match &input.records {
+        None => v.required("records"),
+        Some(r) if r.is_empty() => v.push("[]", "records", "Member must have length greater than or equal to 1"),
+        Some(r) if r.len() > MAX_BATCH_RECORDS => v.push(
+            &format!("[{} records]", r.len()),
+            "records",
+            &format!("Member must have length less than or equal to {MAX_BATCH_RECORDS}"),
+        ),
+        _ => {}
+    }
+    v.finish()?;
+    let stream = svc.stream(&who.account_id, &name)?;
+    let frame = decode_records(stream.generation, records, "records", false)?;
+    let results = svc.put(&stream, frame).await?;
+    Ok(batch_response(&results, stream.def().encryption.enabled))
+}
+
+/// Serialized compactly: Fluent Bit looks for the exact bytes `"FailedPutCount":0`.
+fn batch_response(results: &[PutResult], encrypted: bool) -> Vec<u8> {
+    let failed = results.iter().filter(|r| r.is_err()).count();
+    let mut out = Vec::with_capacity(64 + results.len() * 48);
+    out.extend_from_slice(format!("{{\"FailedPutCount\":{failed},\"Encrypted\":{encrypted},\"RequestResponses\":[").as_bytes());
+    for (i, r) in results.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        match r {
+            Ok(id) => out.extend_from_slice(format!("{{\"RecordId\":\"{id}\"}}").as_bytes()),
+            Err((code, message)) => out.extend_from_slice(
+                serde_json::json!({ "ErrorCode": code, "ErrorMessage": message }).to_string().as_bytes(),
+            ),
+        }
+    }
+    out.extend_from_slice(b"]}");
+    out
+}
+
+async fn put_record(svc: &Arc<Firehose>, who: &Principal, body: &[u8]) -> Result<Vec<u8>, AwsError> {
+    let input: PutRecordIn<'_> =
+        serde_json::from_slice(body).map_err(|e| AwsError::serialization(format!("Could not parse the request: {e}")))?;
+    let mut v = Violations::default();
+    let name = check_name(&input.name, &mut v);
+    if input.record.is_none() {
+        v.required("record");
+    }
+    v.finish()?;
+    let stream = svc.stream(&who.account_id, &name)?;
+    let record = input.record.expect("checked");
+    let frame = decode_records(stream.generation, std::slice::from_ref(&record), "record", true)?;
+    match svc.put(&stream, frame).await?.remove(0) {
+        Ok(id) => Ok(serde_json::json!({ "RecordId": id, "Encrypted": stream.def().encryption.enabled })
+            .to_string()
+            .into_bytes()),
+        // A single record has no per-record answer: throttling is the whole call's error.
+        Err((_, message)) => Err(AwsError::service_unavailable(message)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn batch_response_is_compact() {
+        let ok: Vec<PutResult> = vec![Ok("a".into()), Ok("b".into())];
+        let body = String::from_utf8(batch_response(&ok, false)).unwrap();
+        assert!(body.contains("\"FailedPutCount\":0"));
+        assert_eq!(body, r#"{"FailedPutCount":0,"Encrypted":false,"RequestResponses":[{"RecordId":"a"},{"RecordId":"b"}]}"#);
+        let mixed: Vec<PutResult> = vec![Ok("a".into()), Err(("ServiceUnavailableException", "Slow down."))];
+        let body = String::from_utf8(batch_response(&mixed, true)).unwrap();
+        assert!(!body.contains("\"FailedPutCount\":0"));
+        let v: Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(v["FailedPutCount"], 1);
+        assert_eq!(v["RequestResponses"][1]["ErrorCode"], "ServiceUnavailableException");
+    }
+
+    #[test]
+    fn body_limit_covers_a_maximal_batch() {
+        // 500 records of 8 KiB (4,000 KiB in all) in base64 with the JSON around them.
+        let record = format!("{{\"Data\":\"{}\"}}", "A".repeat(8 * 1024 / 3 * 4));
+        let body = format!("{{\"DeliveryStreamName\":\"s\",\"Records\":[{}]}}", vec![record; 500].join(","));
+        assert!(body.len() < MAX_BODY_BYTES, "{} >= {}", body.len(), MAX_BODY_BYTES);
+    }
+}

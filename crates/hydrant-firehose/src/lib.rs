@@ -1,0 +1,33 @@
+//! A Kinesis Data Firehose-compatible delivery service.
+//!
+//! Clients (the aws CLI, boto3, the AWS SDKs, Fluent Bit's `kinesis_firehose` output)
+//! talk to it unchanged: AWS JSON 1.1, SigV4, the real service's limits and errors.
+//! Records are acknowledged only once they are in the fsync'd write-ahead log ([`wal`]),
+//! then delivered per the destination's buffering hints to an HTTP endpoint
+//! ([`delivery`]) with the real service's retries, or written to a bucket ([`sink`]);
+//! what cannot be delivered is backed up, never dropped.
+//!
+//! Layout: [`api`] (HTTP, auth, Put) -> [`service`] (catalog, ingest, recovery) ->
+//! [`stream`] (per-stream backlog and watermarks) -> consumers ([`delivery`], [`sink`]).
+
+#![warn(missing_docs)]
+
+pub mod api;
+pub mod auth;
+pub mod buffering;
+pub mod config;
+pub mod delivery;
+pub mod destination;
+pub mod metrics;
+pub mod objects;
+pub mod operations;
+pub mod server;
+pub mod service;
+pub mod sink;
+pub mod state_file;
+pub mod stream;
+pub mod validate;
+pub mod wal;
+
+pub use config::FirehoseConfig;
+pub use service::Firehose;
