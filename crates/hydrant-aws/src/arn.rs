@@ -37,15 +37,9 @@ impl Arn {
             )));
         };
         if prefix != "arn" {
-            return Err(ArnError(format!(
-                "'{s}' is not a valid ARN: it must start with 'arn:'"
-            )));
+            return Err(ArnError(format!("'{s}' is not a valid ARN: it must start with 'arn:'")));
         }
-        for (what, value) in [
-            ("partition", partition),
-            ("service", service),
-            ("resource", resource),
-        ] {
+        for (what, value) in [("partition", partition), ("service", service), ("resource", resource)] {
             if value.is_empty() {
                 return Err(ArnError(format!("'{s}' is not a valid ARN: empty {what}")));
             }
@@ -70,11 +64,7 @@ impl FromStr for Arn {
 
 impl fmt::Display for Arn {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "arn:{}:{}:{}:{}:{}",
-            self.partition, self.service, self.region, self.account_id, self.resource
-        )
+        write!(f, "arn:{}:{}:{}:{}:{}", self.partition, self.service, self.region, self.account_id, self.resource)
     }
 }
 
@@ -110,13 +100,10 @@ pub fn s3_bucket_from_arn(arn: &str) -> Result<String, ArnError> {
         )));
     }
     if !(3..=63).contains(&bucket.len()) {
-        return Err(ArnError(format!(
-            "invalid S3 bucket name '{bucket}': must be 3 to 63 characters long"
-        )));
+        return Err(ArnError(format!("invalid S3 bucket name '{bucket}': must be 3 to 63 characters long")));
     }
-    if let Some(bad) = bucket
-        .chars()
-        .find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '.' || *c == '-'))
+    if let Some(bad) =
+        bucket.chars().find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '.' || *c == '-'))
     {
         return Err(ArnError(format!(
             "invalid S3 bucket name '{bucket}': '{bad}' is not allowed (use lowercase letters, digits, dots and hyphens)"
@@ -131,8 +118,7 @@ mod tests {
 
     #[test]
     fn parses_firehose_arn() {
-        let arn =
-            Arn::parse("arn:aws:firehose:us-east-1:123456789012:deliverystream/my-stream").unwrap();
+        let arn = Arn::parse("arn:aws:firehose:us-east-1:123456789012:deliverystream/my-stream").unwrap();
         assert_eq!(arn.partition, "aws");
         assert_eq!(arn.service, "firehose");
         assert_eq!(arn.region, "us-east-1");
@@ -174,24 +160,15 @@ mod tests {
     #[test]
     fn builds_firehose_stream_arn() {
         let s = firehose_stream_arn("eu-west-1", "000000000000", "logs");
-        assert_eq!(
-            s,
-            "arn:aws:firehose:eu-west-1:000000000000:deliverystream/logs"
-        );
+        assert_eq!(s, "arn:aws:firehose:eu-west-1:000000000000:deliverystream/logs");
         let arn = Arn::parse(&s).unwrap();
         assert_eq!(arn.resource, "deliverystream/logs");
     }
 
     #[test]
     fn extracts_bucket() {
-        assert_eq!(
-            s3_bucket_from_arn("arn:aws:s3:::my-bucket.logs-1").unwrap(),
-            "my-bucket.logs-1"
-        );
-        assert_eq!(
-            s3_bucket_from_arn("arn:aws-us-gov:s3:::abc").unwrap(),
-            "abc"
-        );
+        assert_eq!(s3_bucket_from_arn("arn:aws:s3:::my-bucket.logs-1").unwrap(), "my-bucket.logs-1");
+        assert_eq!(s3_bucket_from_arn("arn:aws-us-gov:s3:::abc").unwrap(), "abc");
     }
 
     #[test]

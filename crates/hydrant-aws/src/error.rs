@@ -32,11 +32,7 @@ struct WireError<'a> {
 impl AwsError {
     /// An error with an arbitrary status and code.
     pub fn new(status: StatusCode, code: impl Into<String>, message: impl Into<String>) -> Self {
-        Self {
-            status,
-            code: code.into(),
-            message: message.into(),
-        }
+        Self { status, code: code.into(), message: message.into() }
     }
 
     /// 400 with the given modeled client-error code.
@@ -86,20 +82,12 @@ impl AwsError {
 
     /// 503 `ServiceUnavailableException`: transient; SDKs retry it.
     pub fn service_unavailable(message: impl Into<String>) -> Self {
-        Self::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "ServiceUnavailableException",
-            message,
-        )
+        Self::new(StatusCode::SERVICE_UNAVAILABLE, "ServiceUnavailableException", message)
     }
 
     /// 500 `InternalFailure`: an unexpected server-side fault; SDKs retry it.
     pub fn internal(message: impl Into<String>) -> Self {
-        Self::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "InternalFailure",
-            message,
-        )
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "InternalFailure", message)
     }
 
     /// 400 `AccessDeniedException`: the caller is authenticated but not authorized.
@@ -139,10 +127,7 @@ impl AwsError {
 
     /// Compact JSON body `{"__type":"...","message":"..."}` (serde_json, no spaces).
     pub fn to_json(&self) -> Vec<u8> {
-        let wire = WireError {
-            code: &self.code,
-            message: &self.message,
-        };
+        let wire = WireError { code: &self.code, message: &self.message };
         // Serializing two string fields into memory has no failure mode.
         serde_json::to_vec(&wire).expect("serializing two strings cannot fail")
     }
@@ -172,67 +157,23 @@ mod tests {
     #[test]
     fn constructors_pin_status_and_code() {
         let cases = [
-            (
-                AwsError::invalid_argument("m"),
-                400,
-                "InvalidArgumentException",
-            ),
-            (
-                AwsError::resource_not_found("m"),
-                400,
-                "ResourceNotFoundException",
-            ),
-            (
-                AwsError::resource_in_use("m"),
-                400,
-                "ResourceInUseException",
-            ),
+            (AwsError::invalid_argument("m"), 400, "InvalidArgumentException"),
+            (AwsError::resource_not_found("m"), 400, "ResourceNotFoundException"),
+            (AwsError::resource_in_use("m"), 400, "ResourceInUseException"),
             (AwsError::limit_exceeded("m"), 400, "LimitExceededException"),
-            (
-                AwsError::concurrent_modification("m"),
-                400,
-                "ConcurrentModificationException",
-            ),
+            (AwsError::concurrent_modification("m"), 400, "ConcurrentModificationException"),
             (AwsError::validation("m"), 400, "ValidationException"),
             (AwsError::serialization("m"), 400, "SerializationException"),
-            (
-                AwsError::unknown_operation("m"),
-                400,
-                "UnknownOperationException",
-            ),
-            (
-                AwsError::service_unavailable("m"),
-                503,
-                "ServiceUnavailableException",
-            ),
+            (AwsError::unknown_operation("m"), 400, "UnknownOperationException"),
+            (AwsError::service_unavailable("m"), 503, "ServiceUnavailableException"),
             (AwsError::internal("m"), 500, "InternalFailure"),
             (AwsError::access_denied("m"), 400, "AccessDeniedException"),
-            (
-                AwsError::incomplete_signature("m"),
-                400,
-                "IncompleteSignature",
-            ),
-            (
-                AwsError::invalid_client_token_id("m"),
-                403,
-                "InvalidClientTokenId",
-            ),
-            (
-                AwsError::signature_does_not_match("m"),
-                403,
-                "SignatureDoesNotMatch",
-            ),
+            (AwsError::incomplete_signature("m"), 400, "IncompleteSignature"),
+            (AwsError::invalid_client_token_id("m"), 403, "InvalidClientTokenId"),
+            (AwsError::signature_does_not_match("m"), 403, "SignatureDoesNotMatch"),
             (AwsError::request_expired("m"), 400, "RequestExpired"),
-            (
-                AwsError::missing_authentication_token("m"),
-                403,
-                "MissingAuthenticationToken",
-            ),
-            (
-                AwsError::x_amz_content_sha256_mismatch("m"),
-                400,
-                "XAmzContentSHA256Mismatch",
-            ),
+            (AwsError::missing_authentication_token("m"), 403, "MissingAuthenticationToken"),
+            (AwsError::x_amz_content_sha256_mismatch("m"), 400, "XAmzContentSHA256Mismatch"),
             (AwsError::client("Custom", "m"), 400, "Custom"),
         ];
         for (err, status, code) in cases {

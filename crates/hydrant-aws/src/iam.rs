@@ -65,10 +65,7 @@ impl PatternSet {
     fn applies_to(&self, value: &str, case_insensitive: bool) -> bool {
         let any = self.patterns.iter().any(|p| {
             if case_insensitive {
-                wildcard_match(
-                    p.to_ascii_lowercase().as_bytes(),
-                    value.to_ascii_lowercase().as_bytes(),
-                )
+                wildcard_match(p.to_ascii_lowercase().as_bytes(), value.to_ascii_lowercase().as_bytes())
             } else {
                 wildcard_match(p.as_bytes(), value.as_bytes())
             }
@@ -113,12 +110,10 @@ const VERSIONS: [&str; 2] = ["2012-10-17", "2008-10-17"];
 impl PolicyDocument {
     /// Parses and validates a policy document.
     pub fn parse(json: &str) -> Result<PolicyDocument, PolicyError> {
-        let value: Value = serde_json::from_str(json)
-            .map_err(|e| PolicyError(format!("policy document is not valid JSON: {e}")))?;
+        let value: Value =
+            serde_json::from_str(json).map_err(|e| PolicyError(format!("policy document is not valid JSON: {e}")))?;
         let Value::Object(mut doc) = value else {
-            return Err(PolicyError(
-                "policy document must be a JSON object".to_owned(),
-            ));
+            return Err(PolicyError("policy document must be a JSON object".to_owned()));
         };
 
         let version = take_string(&mut doc, "Version", "policy document")?;
@@ -134,28 +129,15 @@ impl PolicyDocument {
             None => return Err(PolicyError("policy document has no Statement".to_owned())),
             Some(Value::Array(items)) => items,
             Some(single @ Value::Object(_)) => vec![single],
-            Some(_) => {
-                return Err(PolicyError(
-                    "Statement must be an object or an array of objects".to_owned(),
-                ))
-            }
+            Some(_) => return Err(PolicyError("Statement must be an object or an array of objects".to_owned())),
         };
         if let Some(key) = doc.keys().next() {
-            return Err(PolicyError(format!(
-                "policy document has unsupported top-level key '{key}'"
-            )));
+            return Err(PolicyError(format!("policy document has unsupported top-level key '{key}'")));
         }
 
-        let statements = statements
-            .into_iter()
-            .enumerate()
-            .map(|(i, s)| parse_statement(i, s))
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(PolicyDocument {
-            version,
-            id,
-            statements,
-        })
+        let statements =
+            statements.into_iter().enumerate().map(|(i, s)| parse_statement(i, s)).collect::<Result<Vec<_>, _>>()?;
+        Ok(PolicyDocument { version, id, statements })
     }
 
     /// The document's `Version`, if it has one.
@@ -196,11 +178,7 @@ impl fmt::Display for Effect {
     }
 }
 
-fn take_string(
-    obj: &mut Map<String, Value>,
-    key: &str,
-    context: &str,
-) -> Result<Option<String>, PolicyError> {
+fn take_string(obj: &mut Map<String, Value>, key: &str, context: &str) -> Result<Option<String>, PolicyError> {
     match obj.remove(key) {
         None => Ok(None),
         Some(Value::String(s)) => Ok(Some(s)),
@@ -225,9 +203,7 @@ fn parse_statement(index: usize, value: Value) -> Result<Statement, PolicyError>
             } else {
                 "only identity-based policies are supported, which name no principal"
             };
-            return Err(PolicyError(format!(
-                "{context}: {refused} is not supported: {why}"
-            )));
+            return Err(PolicyError(format!("{context}: {refused} is not supported: {why}")));
         }
     }
 
@@ -235,29 +211,16 @@ fn parse_statement(index: usize, value: Value) -> Result<Statement, PolicyError>
         Some("Allow") => Effect::Allow,
         Some("Deny") => Effect::Deny,
         Some(other) => {
-            return Err(PolicyError(format!(
-                "{context}: Effect must be \"Allow\" or \"Deny\", not \"{other}\""
-            )))
+            return Err(PolicyError(format!("{context}: Effect must be \"Allow\" or \"Deny\", not \"{other}\"")))
         }
         None => return Err(PolicyError(format!("{context}: missing Effect"))),
     };
     let actions = take_patterns(&mut obj, "Action", "NotAction", &context, validate_action)?;
-    let resources = take_patterns(
-        &mut obj,
-        "Resource",
-        "NotResource",
-        &context,
-        validate_resource,
-    )?;
+    let resources = take_patterns(&mut obj, "Resource", "NotResource", &context, validate_resource)?;
     if let Some(key) = obj.keys().next() {
         return Err(PolicyError(format!("{context}: unsupported key '{key}'")));
     }
-    Ok(Statement {
-        sid,
-        effect,
-        actions,
-        resources,
-    })
+    Ok(Statement { sid, effect, actions, resources })
 }
 
 /// Takes exactly one of `key` / `not_key` as a string or non-empty array of strings.
@@ -272,15 +235,9 @@ fn take_patterns(
         (Some(v), None) => (v, false, key),
         (None, Some(v)) => (v, true, not_key),
         (Some(_), Some(_)) => {
-            return Err(PolicyError(format!(
-                "{context}: {key} and {not_key} cannot both be present"
-            )))
+            return Err(PolicyError(format!("{context}: {key} and {not_key} cannot both be present")))
         }
-        (None, None) => {
-            return Err(PolicyError(format!(
-                "{context}: requires {key} or {not_key}"
-            )))
-        }
+        (None, None) => return Err(PolicyError(format!("{context}: requires {key} or {not_key}"))),
     };
     let patterns = match value {
         Value::String(s) => vec![s],
@@ -288,16 +245,10 @@ fn take_patterns(
             .into_iter()
             .map(|item| match item {
                 Value::String(s) => Ok(s),
-                _ => Err(PolicyError(format!(
-                    "{context}: every {name} entry must be a string"
-                ))),
+                _ => Err(PolicyError(format!("{context}: every {name} entry must be a string"))),
             })
             .collect::<Result<_, _>>()?,
-        _ => {
-            return Err(PolicyError(format!(
-                "{context}: {name} must be a string or a non-empty array of strings"
-            )))
-        }
+        _ => return Err(PolicyError(format!("{context}: {name} must be a string or a non-empty array of strings"))),
     };
     for pattern in &patterns {
         validate(pattern).map_err(|why| PolicyError(format!("{context}: {name} {why}")))?;
@@ -311,9 +262,7 @@ fn validate_action(action: &str) -> Result<(), String> {
     }
     match action.split_once(':') {
         Some((service, operation)) if !service.is_empty() && !operation.is_empty() => Ok(()),
-        _ => Err(format!(
-            "'{action}' must be \"*\" or prefixed by a service, e.g. \"firehose:PutRecord\""
-        )),
+        _ => Err(format!("'{action}' must be \"*\" or prefixed by a service, e.g. \"firehose:PutRecord\"")),
     }
 }
 
@@ -413,10 +362,7 @@ mod tests {
         let statement = &policy.statements()[0];
         assert_eq!(statement.sid.as_deref(), Some("VisualEditor0"));
         assert_eq!(statement.effect, Effect::Allow);
-        assert_eq!(
-            statement.actions.patterns,
-            ["firehose:PutRecord", "firehose:PutRecordBatch"]
-        );
+        assert_eq!(statement.actions.patterns, ["firehose:PutRecord", "firehose:PutRecordBatch"]);
         assert!(!statement.actions.negated);
         assert_eq!(statement.resources.patterns, [MY_STREAM]);
     }
@@ -424,40 +370,19 @@ mod tests {
     #[test]
     fn seed_policy_decisions() {
         let policies = [doc(SEED_POLICY)];
-        assert_eq!(
-            evaluate(&policies, "firehose:PutRecord", MY_STREAM),
-            Decision::Allow
-        );
-        assert_eq!(
-            evaluate(&policies, "firehose:PutRecordBatch", MY_STREAM),
-            Decision::Allow
-        );
-        assert_eq!(
-            evaluate(&policies, "firehose:PutRecord", OTHER_STREAM),
-            Decision::ImplicitDeny
-        );
-        assert_eq!(
-            evaluate(&policies, "firehose:CreateDeliveryStream", MY_STREAM),
-            Decision::ImplicitDeny
-        );
+        assert_eq!(evaluate(&policies, "firehose:PutRecord", MY_STREAM), Decision::Allow);
+        assert_eq!(evaluate(&policies, "firehose:PutRecordBatch", MY_STREAM), Decision::Allow);
+        assert_eq!(evaluate(&policies, "firehose:PutRecord", OTHER_STREAM), Decision::ImplicitDeny);
+        assert_eq!(evaluate(&policies, "firehose:CreateDeliveryStream", MY_STREAM), Decision::ImplicitDeny);
         // Prefix of an allowed action is not the action.
-        assert_eq!(
-            evaluate(&policies, "firehose:Put", MY_STREAM),
-            Decision::ImplicitDeny
-        );
+        assert_eq!(evaluate(&policies, "firehose:Put", MY_STREAM), Decision::ImplicitDeny);
         // A longer resource is a different resource.
-        assert_eq!(
-            evaluate(&policies, "firehose:PutRecord", &format!("{MY_STREAM}2")),
-            Decision::ImplicitDeny
-        );
+        assert_eq!(evaluate(&policies, "firehose:PutRecord", &format!("{MY_STREAM}2")), Decision::ImplicitDeny);
     }
 
     #[test]
     fn no_policies_is_implicit_deny() {
-        assert_eq!(
-            evaluate(&[], "firehose:PutRecord", MY_STREAM),
-            Decision::ImplicitDeny
-        );
+        assert_eq!(evaluate(&[], "firehose:PutRecord", MY_STREAM), Decision::ImplicitDeny);
         assert!(!Decision::ImplicitDeny.is_allowed());
         assert!(!Decision::ExplicitDeny.is_allowed());
         assert!(Decision::Allow.is_allowed());
@@ -470,31 +395,18 @@ mod tests {
             r#"{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Action":"firehose:Delete*","Resource":"*"}]}"#,
         );
         let policies = [allow_all.clone(), deny_delete.clone()];
+        assert_eq!(evaluate(&policies, "firehose:DeleteDeliveryStream", MY_STREAM), Decision::ExplicitDeny);
         assert_eq!(
-            evaluate(&policies, "firehose:DeleteDeliveryStream", MY_STREAM),
+            evaluate(&[deny_delete, allow_all], "firehose:DeleteDeliveryStream", MY_STREAM),
             Decision::ExplicitDeny
         );
-        assert_eq!(
-            evaluate(
-                &[deny_delete, allow_all],
-                "firehose:DeleteDeliveryStream",
-                MY_STREAM
-            ),
-            Decision::ExplicitDeny
-        );
-        assert_eq!(
-            evaluate(&policies, "firehose:PutRecord", MY_STREAM),
-            Decision::Allow
-        );
+        assert_eq!(evaluate(&policies, "firehose:PutRecord", MY_STREAM), Decision::Allow);
     }
 
     #[test]
     fn deny_alone_is_explicit() {
         let policy = doc(r#"{"Statement":{"Effect":"Deny","Action":"*","Resource":"*"}}"#);
-        assert_eq!(
-            policy.evaluate("s3:GetObject", "arn:aws:s3:::b/k"),
-            Decision::ExplicitDeny
-        );
+        assert_eq!(policy.evaluate("s3:GetObject", "arn:aws:s3:::b/k"), Decision::ExplicitDeny);
     }
 
     #[test]
@@ -503,14 +415,8 @@ mod tests {
                 {"Effect":"Allow","NotAction":"firehose:Delete*","Resource":"*"}
             ]}"#);
         assert!(policy.statements()[0].actions.negated);
-        assert_eq!(
-            policy.evaluate("firehose:PutRecord", MY_STREAM),
-            Decision::Allow
-        );
-        assert_eq!(
-            policy.evaluate("firehose:DeleteDeliveryStream", MY_STREAM),
-            Decision::ImplicitDeny
-        );
+        assert_eq!(policy.evaluate("firehose:PutRecord", MY_STREAM), Decision::Allow);
+        assert_eq!(policy.evaluate("firehose:DeleteDeliveryStream", MY_STREAM), Decision::ImplicitDeny);
     }
 
     #[test]
@@ -521,14 +427,8 @@ mod tests {
                 {{"Effect":"Deny","Action":"firehose:*","NotResource":["{MY_STREAM}"]}}
             ]}}"#
         ));
-        assert_eq!(
-            policy.evaluate("firehose:PutRecord", MY_STREAM),
-            Decision::Allow
-        );
-        assert_eq!(
-            policy.evaluate("firehose:PutRecord", OTHER_STREAM),
-            Decision::ExplicitDeny
-        );
+        assert_eq!(policy.evaluate("firehose:PutRecord", MY_STREAM), Decision::Allow);
+        assert_eq!(policy.evaluate("firehose:PutRecord", OTHER_STREAM), Decision::ExplicitDeny);
     }
 
     #[test]
@@ -543,11 +443,7 @@ mod tests {
             "Firehose:PUTRECORDBATCH",
             "firehose:DescribeDeliveryStream",
         ] {
-            assert_eq!(
-                policy.evaluate(action, MY_STREAM),
-                Decision::Allow,
-                "{action}"
-            );
+            assert_eq!(policy.evaluate(action, MY_STREAM), Decision::Allow, "{action}");
         }
         for action in [
             "firehose:ListDeliveryStreams",
@@ -555,11 +451,7 @@ mod tests {
             "firehose:DescribeeDeliveryStream",
             "firehose:DescribeDeliveryStreams",
         ] {
-            assert_eq!(
-                policy.evaluate(action, MY_STREAM),
-                Decision::ImplicitDeny,
-                "{action}"
-            );
+            assert_eq!(policy.evaluate(action, MY_STREAM), Decision::ImplicitDeny, "{action}");
         }
     }
 
@@ -574,11 +466,7 @@ mod tests {
             "arn:aws:firehose:us-east-1:123456789012:deliverystream/app-c-x/y:z",
         ];
         for resource in allowed {
-            assert_eq!(
-                policy.evaluate("firehose:PutRecord", resource),
-                Decision::Allow,
-                "{resource}"
-            );
+            assert_eq!(policy.evaluate("firehose:PutRecord", resource), Decision::Allow, "{resource}");
         }
         let denied = [
             "arn:aws:firehose:us-east-1:123456789012:deliverystream/APP-a-logs",
@@ -587,18 +475,11 @@ mod tests {
             "arn:aws:firehose:us-east-1:123456789012:deliverystream/app-a",
         ];
         for resource in denied {
-            assert_eq!(
-                policy.evaluate("firehose:PutRecord", resource),
-                Decision::ImplicitDeny,
-                "{resource}"
-            );
+            assert_eq!(policy.evaluate("firehose:PutRecord", resource), Decision::ImplicitDeny, "{resource}");
         }
         // A star spans ':' and '/'.
         let broad = doc(r#"{"Statement":{"Effect":"Allow","Action":"*","Resource":"arn:aws:*"}}"#);
-        assert_eq!(
-            broad.evaluate("firehose:PutRecord", MY_STREAM),
-            Decision::Allow
-        );
+        assert_eq!(broad.evaluate("firehose:PutRecord", MY_STREAM), Decision::Allow);
     }
 
     #[test]
@@ -628,14 +509,10 @@ mod tests {
         );
         assert!(e.contains("Condition"), "{e}");
         assert!(e.contains("not supported"), "{e}");
-        let e = err(
-            r#"{"Statement":{"Sid":"x","Effect":"Allow","Principal":"*","Action":"*","Resource":"*"}}"#,
-        );
+        let e = err(r#"{"Statement":{"Sid":"x","Effect":"Allow","Principal":"*","Action":"*","Resource":"*"}}"#);
         assert!(e.contains("Principal") && e.contains("Sid 'x'"), "{e}");
-        assert!(err(
-            r#"{"Statement":{"Effect":"Allow","NotPrincipal":{"AWS":"x"},"Action":"*","Resource":"*"}}"#
-        )
-        .contains("NotPrincipal"));
+        assert!(err(r#"{"Statement":{"Effect":"Allow","NotPrincipal":{"AWS":"x"},"Action":"*","Resource":"*"}}"#)
+            .contains("NotPrincipal"));
     }
 
     #[test]
@@ -645,53 +522,20 @@ mod tests {
             ("[]", "must be a JSON object"),
             (r#"{"Version":"2012-10-17"}"#, "no Statement"),
             (r#"{"Version":"2020-01-01","Statement":[]}"#, "Version"),
-            (
-                r#"{"Version":2012,"Statement":[]}"#,
-                "Version must be a string",
-            ),
+            (r#"{"Version":2012,"Statement":[]}"#, "Version must be a string"),
             (r#"{"Statement":"Allow"}"#, "Statement must be"),
             (r#"{"Statement":[1]}"#, "must be an object"),
             (r#"{"Statement":[],"Extra":1}"#, "'Extra'"),
-            (
-                r#"{"Statement":{"Action":"*","Resource":"*"}}"#,
-                "missing Effect",
-            ),
-            (
-                r#"{"Statement":{"Effect":"allow","Action":"*","Resource":"*"}}"#,
-                "Effect must be",
-            ),
-            (
-                r#"{"Statement":{"Effect":"Allow","Resource":"*"}}"#,
-                "requires Action or NotAction",
-            ),
-            (
-                r#"{"Statement":{"Effect":"Allow","Action":"*"}}"#,
-                "requires Resource or NotResource",
-            ),
-            (
-                r#"{"Statement":{"Effect":"Allow","Action":"*","NotAction":"x:y","Resource":"*"}}"#,
-                "cannot both",
-            ),
-            (
-                r#"{"Statement":{"Effect":"Allow","Action":[],"Resource":"*"}}"#,
-                "non-empty array",
-            ),
-            (
-                r#"{"Statement":{"Effect":"Allow","Action":["x:y",3],"Resource":"*"}}"#,
-                "must be a string",
-            ),
-            (
-                r#"{"Statement":{"Effect":"Allow","Action":"PutRecord","Resource":"*"}}"#,
-                "prefixed by a service",
-            ),
-            (
-                r#"{"Statement":{"Effect":"Allow","Action":"*","Resource":"my-stream"}}"#,
-                "must be \"*\" or an ARN",
-            ),
-            (
-                r#"{"Statement":{"Effect":"Allow","Action":"*","Resource":"*","Extra":true}}"#,
-                "unsupported key 'Extra'",
-            ),
+            (r#"{"Statement":{"Action":"*","Resource":"*"}}"#, "missing Effect"),
+            (r#"{"Statement":{"Effect":"allow","Action":"*","Resource":"*"}}"#, "Effect must be"),
+            (r#"{"Statement":{"Effect":"Allow","Resource":"*"}}"#, "requires Action or NotAction"),
+            (r#"{"Statement":{"Effect":"Allow","Action":"*"}}"#, "requires Resource or NotResource"),
+            (r#"{"Statement":{"Effect":"Allow","Action":"*","NotAction":"x:y","Resource":"*"}}"#, "cannot both"),
+            (r#"{"Statement":{"Effect":"Allow","Action":[],"Resource":"*"}}"#, "non-empty array"),
+            (r#"{"Statement":{"Effect":"Allow","Action":["x:y",3],"Resource":"*"}}"#, "must be a string"),
+            (r#"{"Statement":{"Effect":"Allow","Action":"PutRecord","Resource":"*"}}"#, "prefixed by a service"),
+            (r#"{"Statement":{"Effect":"Allow","Action":"*","Resource":"my-stream"}}"#, "must be \"*\" or an ARN"),
+            (r#"{"Statement":{"Effect":"Allow","Action":"*","Resource":"*","Extra":true}}"#, "unsupported key 'Extra'"),
         ];
         for (json, want) in cases {
             let e = err(json);
@@ -707,23 +551,14 @@ mod tests {
         assert_eq!(policy.version(), Some("2008-10-17"));
         assert_eq!(policy.id(), Some("p1"));
         let policy: PolicyDocument =
-            r#"{"Statement":[{"Effect":"Allow","Action":"firehose:*","Resource":"*"}]}"#
-                .parse()
-                .unwrap();
+            r#"{"Statement":[{"Effect":"Allow","Action":"firehose:*","Resource":"*"}]}"#.parse().unwrap();
         assert_eq!(policy.version(), None);
-        assert_eq!(
-            policy.evaluate("firehose:PutRecord", MY_STREAM),
-            Decision::Allow
-        );
+        assert_eq!(policy.evaluate("firehose:PutRecord", MY_STREAM), Decision::Allow);
     }
 
     #[test]
     fn access_denied_message_matches_aws() {
-        let e = access_denied(
-            "arn:aws:iam::123456789012:user/x",
-            "firehose:PutRecord",
-            MY_STREAM,
-        );
+        let e = access_denied("arn:aws:iam::123456789012:user/x", "firehose:PutRecord", MY_STREAM);
         assert_eq!(e.code, "AccessDeniedException");
         assert_eq!(e.status, 400);
         assert_eq!(

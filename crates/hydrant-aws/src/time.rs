@@ -18,11 +18,8 @@ pub fn parse_amz_date(s: &str) -> Option<DateTime<Utc>> {
     if !shape_ok {
         return None;
     }
-    let num = |range: std::ops::Range<usize>| -> u32 {
-        b[range]
-            .iter()
-            .fold(0, |acc, d| acc * 10 + u32::from(d - b'0'))
-    };
+    let num =
+        |range: std::ops::Range<usize>| -> u32 { b[range].iter().fold(0, |acc, d| acc * 10 + u32::from(d - b'0')) };
     let year = i32::try_from(num(0..4)).ok()?;
     let date = NaiveDate::from_ymd_opt(year, num(4..6), num(6..8))?;
     let time = NaiveTime::from_hms_opt(num(9..11), num(11..13), num(13..15))?;
@@ -44,11 +41,7 @@ pub fn format_amz_day(t: DateTime<Utc>) -> String {
 /// Some SigV4 clients send `Date` instead of `x-amz-date`, and some of those put
 /// the basic ISO format in it, so both are accepted.
 pub fn parse_http_date(s: &str) -> Option<DateTime<Utc>> {
-    parse_amz_date(s).or_else(|| {
-        DateTime::parse_from_rfc2822(s)
-            .ok()
-            .map(|t| t.with_timezone(&Utc))
-    })
+    parse_amz_date(s).or_else(|| DateTime::parse_from_rfc2822(s).ok().map(|t| t.with_timezone(&Utc)))
 }
 
 #[cfg(test)]
@@ -86,10 +79,7 @@ mod tests {
     #[test]
     fn parses_http_date_forms() {
         let want = Utc.with_ymd_and_hms(2015, 8, 30, 12, 36, 0).unwrap();
-        assert_eq!(
-            parse_http_date("Sun, 30 Aug 2015 12:36:00 GMT").unwrap(),
-            want
-        );
+        assert_eq!(parse_http_date("Sun, 30 Aug 2015 12:36:00 GMT").unwrap(), want);
         assert_eq!(parse_http_date("20150830T123600Z").unwrap(), want);
         assert!(parse_http_date("yesterday").is_none());
     }

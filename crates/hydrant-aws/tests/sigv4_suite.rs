@@ -35,16 +35,8 @@ fn parse_case(name: &str, text: &str) -> Case {
     let target = target.strip_suffix(" HTTP/1.1").unwrap_or(target);
     // An HTTP client percent-encodes non-ASCII in the request target; the
     // suite writes it raw.
-    let target: String = target
-        .bytes()
-        .map(|b| {
-            if b.is_ascii() {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect();
+    let target: String =
+        target.bytes().map(|b| if b.is_ascii() { (b as char).to_string() } else { format!("%{b:02X}") }).collect();
 
     let mut builder = http::Request::builder().method(method).uri(target);
     for line in lines {
@@ -69,13 +61,7 @@ fn parse_case(name: &str, text: &str) -> Case {
             (service, parse_amz_date(&date[..16]).unwrap())
         }
     };
-    Case {
-        name: name.to_owned(),
-        parts,
-        body,
-        service,
-        now,
-    }
+    Case { name: name.to_owned(), parts, body, service, now }
 }
 
 fn all_cases() -> Vec<Case> {
@@ -125,25 +111,18 @@ fn every_suite_request_verifies() {
 fn every_suite_request_fails_under_another_secret() {
     let wrong = |id: &str| (id == "AKIDEXAMPLE").then(|| SECRET.replace('K', "k"));
     for case in all_cases() {
-        let err = Verifier::new(case.service.clone())
-            .verify(&case.parts, &case.body, case.now, &wrong)
-            .unwrap_err();
+        let err = Verifier::new(case.service.clone()).verify(&case.parts, &case.body, case.now, &wrong).unwrap_err();
         assert_eq!(err.code, "SignatureDoesNotMatch", "{}", case.name);
     }
 }
 
 #[test]
 fn get_vanilla_signature_is_the_published_one() {
-    let text =
-        std::fs::read_to_string(suite_dir().join("get-vanilla/header-signed-request.txt")).unwrap();
-    assert!(
-        text.contains("Signature=5fa00fa31553b73ebf1942676e86291e8372ff2a2260956d9b8aae1d763fbf31")
-    );
+    let text = std::fs::read_to_string(suite_dir().join("get-vanilla/header-signed-request.txt")).unwrap();
+    assert!(text.contains("Signature=5fa00fa31553b73ebf1942676e86291e8372ff2a2260956d9b8aae1d763fbf31"));
     let case = parse_case("get-vanilla", &text);
     assert_eq!(case.service, "service");
-    let verified = Verifier::new("service")
-        .verify(&case.parts, &case.body, case.now, &good_secret)
-        .unwrap();
+    let verified = Verifier::new("service").verify(&case.parts, &case.body, case.now, &good_secret).unwrap();
     assert_eq!(verified.access_key_id, "AKIDEXAMPLE");
     assert_eq!(verified.region, "us-east-1");
     assert_eq!(verified.signed_at.to_rfc3339(), "2015-08-30T12:36:00+00:00");
@@ -151,14 +130,8 @@ fn get_vanilla_signature_is_the_published_one() {
 
 #[test]
 fn get_vanilla_rejects_a_changed_host() {
-    let text =
-        std::fs::read_to_string(suite_dir().join("get-vanilla/header-signed-request.txt")).unwrap();
-    let case = parse_case(
-        "get-vanilla",
-        &text.replace("Host:example.amazonaws.com", "Host:example2.amazonaws.com"),
-    );
-    let err = Verifier::new("service")
-        .verify(&case.parts, &case.body, case.now, &good_secret)
-        .unwrap_err();
+    let text = std::fs::read_to_string(suite_dir().join("get-vanilla/header-signed-request.txt")).unwrap();
+    let case = parse_case("get-vanilla", &text.replace("Host:example.amazonaws.com", "Host:example2.amazonaws.com"));
+    let err = Verifier::new("service").verify(&case.parts, &case.body, case.now, &good_secret).unwrap_err();
     assert_eq!(err.code, "SignatureDoesNotMatch");
 }

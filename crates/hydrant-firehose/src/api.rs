@@ -58,11 +58,7 @@ const OPERATIONS: &[&str] = &[
 
 /// The router: the API on `POST /`, metrics, health.
 pub fn router(svc: Arc<Firehose>) -> Router {
-    Router::new()
-        .route("/", post(handle))
-        .route("/metrics", get(metrics))
-        .route("/health", get(health))
-        .with_state(svc)
+    Router::new().route("/", post(handle)).route("/metrics", get(metrics)).route("/health", get(health)).with_state(svc)
 }
 
 async fn metrics(State(svc): State<Arc<Firehose>>) -> Response {
@@ -178,7 +174,12 @@ fn authorize(svc: &Firehose, who: &Principal, op: &str, body: &[u8]) -> Result<(
     }
 }
 
-async fn call(svc: &Arc<Firehose>, op: &str, parts: axum::http::request::Parts, body: Body) -> Result<Vec<u8>, AwsError> {
+async fn call(
+    svc: &Arc<Firehose>,
+    op: &str,
+    parts: axum::http::request::Parts,
+    body: Body,
+) -> Result<Vec<u8>, AwsError> {
     let put = op == "PutRecord" || op == "PutRecordBatch";
     let limit = if put { MAX_BODY_BYTES } else { MAX_CONTROL_BODY_BYTES };
     let body = read_body(&parts, body, limit, put).await?;
@@ -226,7 +227,12 @@ struct PutRecordIn<'a> {
 
 /// Decodes records into a frame, enforcing the per-record and per-call limits. The
 /// whole request is refused on any violation, before anything is stored.
-fn decode_records(stream_generation: uuid::Uuid, records: &[RecordIn<'_>], path: &str, single: bool) -> Result<FrameBuilder, AwsError> {
+fn decode_records(
+    stream_generation: uuid::Uuid,
+    records: &[RecordIn<'_>],
+    path: &str,
+    single: bool,
+) -> Result<FrameBuilder, AwsError> {
     let encoded: usize = records.iter().map(|r| r.data.as_ref().map_or(0, |d| d.len())).sum();
     let mut frame = FrameBuilder::new(stream_generation, now_ms(), encoded / 4 * 3 + 8);
     let mut v = Violations::default();
@@ -293,8 +299,8 @@ fn check_name(name: &Option<Cow<'_, str>>, v: &mut Violations) -> String {
 }
 
 async fn put_record_batch(svc: &Arc<Firehose>, who: &Principal, body: &[u8]) -> Result<Vec<u8>, AwsError> {
-    let input: PutRecordBatchIn<'_> =
-        serde_json::from_slice(body).map_err(|e| AwsError::serialization(format!("Could not parse the request: {e}")))?;
+    let input: PutRecordBatchIn<'_> = serde_json::from_slice(body)
+        .map_err(|e| AwsError::serialization(format!("Could not parse the request: {e}")))?;
     let mut v = Violations::default();
     let name = check_name(&input.name, &mut v);
     let records = input.records.as_deref().unwrap_or(&[]);
@@ -319,7 +325,9 @@ async fn put_record_batch(svc: &Arc<Firehose>, who: &Principal, body: &[u8]) -> 
 fn batch_response(results: &[PutResult], encrypted: bool) -> Vec<u8> {
     let failed = results.iter().filter(|r| r.is_err()).count();
     let mut out = Vec::with_capacity(64 + results.len() * 48);
-    out.extend_from_slice(format!("{{\"FailedPutCount\":{failed},\"Encrypted\":{encrypted},\"RequestResponses\":[").as_bytes());
+    out.extend_from_slice(
+        format!("{{\"FailedPutCount\":{failed},\"Encrypted\":{encrypted},\"RequestResponses\":[").as_bytes(),
+    );
     for (i, r) in results.iter().enumerate() {
         if i > 0 {
             out.push(b',');
@@ -336,8 +344,8 @@ fn batch_response(results: &[PutResult], encrypted: bool) -> Vec<u8> {
 }
 
 async fn put_record(svc: &Arc<Firehose>, who: &Principal, body: &[u8]) -> Result<Vec<u8>, AwsError> {
-    let input: PutRecordIn<'_> =
-        serde_json::from_slice(body).map_err(|e| AwsError::serialization(format!("Could not parse the request: {e}")))?;
+    let input: PutRecordIn<'_> = serde_json::from_slice(body)
+        .map_err(|e| AwsError::serialization(format!("Could not parse the request: {e}")))?;
     let mut v = Violations::default();
     let name = check_name(&input.name, &mut v);
     if input.record.is_none() {
@@ -365,7 +373,10 @@ mod tests {
         let ok: Vec<PutResult> = vec![Ok("a".into()), Ok("b".into())];
         let body = String::from_utf8(batch_response(&ok, false)).unwrap();
         assert!(body.contains("\"FailedPutCount\":0"));
-        assert_eq!(body, r#"{"FailedPutCount":0,"Encrypted":false,"RequestResponses":[{"RecordId":"a"},{"RecordId":"b"}]}"#);
+        assert_eq!(
+            body,
+            r#"{"FailedPutCount":0,"Encrypted":false,"RequestResponses":[{"RecordId":"a"},{"RecordId":"b"}]}"#
+        );
         let mixed: Vec<PutResult> = vec![Ok("a".into()), Err(("ServiceUnavailableException", "Slow down."))];
         let body = String::from_utf8(batch_response(&mixed, true)).unwrap();
         assert!(!body.contains("\"FailedPutCount\":0"));

@@ -86,11 +86,15 @@ impl Principals {
             let account_id = p.account_id.clone().unwrap_or_else(|| config.account_id.clone());
             let mut policies = Vec::new();
             for file in &p.policy_files {
-                let text = std::fs::read_to_string(file).map_err(|e| anyhow::anyhow!("policy {}: {e}", file.display()))?;
-                policies.push(PolicyDocument::parse(&text).map_err(|e| anyhow::anyhow!("policy {}: {e}", file.display()))?);
+                let text =
+                    std::fs::read_to_string(file).map_err(|e| anyhow::anyhow!("policy {}: {e}", file.display()))?;
+                policies
+                    .push(PolicyDocument::parse(&text).map_err(|e| anyhow::anyhow!("policy {}: {e}", file.display()))?);
             }
             for text in &p.inline_policies {
-                policies.push(PolicyDocument::parse(text).map_err(|e| anyhow::anyhow!("inline policy of {}: {e}", p.name))?);
+                policies.push(
+                    PolicyDocument::parse(text).map_err(|e| anyhow::anyhow!("inline policy of {}: {e}", p.name))?,
+                );
             }
             if !p.root && policies.is_empty() {
                 tracing::warn!(principal = %p.name, "principal has no policy attached: every call will be denied");
@@ -119,7 +123,8 @@ impl Principals {
             let (key, secret) = match read_credentials(&path)? {
                 Some(pair) => pair,
                 None => {
-                    let pair = (generate(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", "AKIA", 16), generate(SECRET_CHARS, "", 40));
+                    let pair =
+                        (generate(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", "AKIA", 16), generate(SECRET_CHARS, "", 40));
                     write_credentials(&path, &pair.0, &pair.1)?;
                     pair
                 }

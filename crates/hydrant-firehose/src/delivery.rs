@@ -87,10 +87,9 @@ pub async fn run(svc: Arc<Firehose>, stream: Arc<Stream>) {
     let mut cursor = watermark(&stream);
     loop {
         let batch = next_batch(&stream, cursor, |d| Limits {
-            buffering: http_settings(d).map(|h| h.buffering).unwrap_or(crate::destination::Buffering {
-                size_bytes: 5 << 20,
-                interval: Duration::from_secs(300),
-            }),
+            buffering: http_settings(d)
+                .map(|h| h.buffering)
+                .unwrap_or(crate::destination::Buffering { size_bytes: 5 << 20, interval: Duration::from_secs(300) }),
             max_records: MAX_RECORDS_PER_REQUEST,
         })
         .await;
@@ -243,7 +242,9 @@ async fn attempt(
     }
     if h.gzip {
         let mut enc = flate2::write::GzEncoder::new(Vec::with_capacity(body.len() / 4), flate2::Compression::fast());
-        enc.write_all(&body).and_then(|_| enc.finish().map(|b| body = b)).map_err(|e| Failure::new("InternalFailure", e.to_string()))?;
+        enc.write_all(&body)
+            .and_then(|_| enc.finish().map(|b| body = b))
+            .map_err(|e| Failure::new("InternalFailure", e.to_string()))?;
         req = req.header("Content-Encoding", "gzip");
     }
     let resp = req.body(body).send().await.map_err(|e| transport_failure(&e))?;
@@ -252,7 +253,10 @@ async fn attempt(
         let text = read_limited(resp, 8192).await.unwrap_or_default();
         return Err(Failure {
             code: "HttpEndpoint.DestinationException",
-            message: format!("The following response was received from the endpoint destination. 413: {}", String::from_utf8_lossy(&text)),
+            message: format!(
+                "The following response was received from the endpoint destination. 413: {}",
+                String::from_utf8_lossy(&text)
+            ),
             permanent: true,
         });
     }
@@ -338,7 +342,11 @@ fn transport_failure(e: &reqwest::Error) -> Failure {
             "HttpEndpoint.RequestTimeout",
             "The delivery timed out before a response was received and will be retried. If this error persists, contact the owner of the endpoint to resolve the issue.",
         )
-    } else if chain.contains("certificate") || chain.contains("tls") || chain.contains("handshake") || chain.contains("ssl") {
+    } else if chain.contains("certificate")
+        || chain.contains("tls")
+        || chain.contains("handshake")
+        || chain.contains("ssl")
+    {
         Failure::new(
             "HttpEndpoint.SSLHandshakeFailure",
             format!("Unable to complete an SSL Handshake with the endpoint. Contact the owner of the endpoint to resolve this issue. ({chain})"),

@@ -233,7 +233,8 @@ impl StoredDestination {
 }
 
 fn from_value<T: serde::de::DeserializeOwned>(v: &Value) -> Result<T, AwsError> {
-    serde_json::from_value(v.clone()).map_err(|e| AwsError::serialization(format!("Invalid destination configuration: {e}")))
+    serde_json::from_value(v.clone())
+        .map_err(|e| AwsError::serialization(format!("Invalid destination configuration: {e}")))
 }
 
 fn rename(map: &mut Map<String, Value>, from: &str, to: &str) {
@@ -379,7 +380,9 @@ fn role_arn(v: &mut Violations, role: &Option<String>, path: &str, required: boo
         None => {}
         Some(r) => {
             v.length(r, path, 1, 512);
-            let ok = hydrant_aws::arn::Arn::parse(r).map(|a| a.service == "iam" && a.resource.starts_with("role/")).unwrap_or(false);
+            let ok = hydrant_aws::arn::Arn::parse(r)
+                .map(|a| a.service == "iam" && a.resource.starts_with("role/"))
+                .unwrap_or(false);
             v.pattern(r, path, ok, r"arn:.*:iam::\d{12}:role/[a-zA-Z_0-9+=,.@\-_/]+");
         }
     }
@@ -423,13 +426,19 @@ impl S3Config {
         v.length(&error_prefix, &format!("{path}.errorOutputPrefix"), 0, 1024);
         let buffering = buffering(v, &self.buffering_hints, &format!("{path}.bufferingHints"), max_mb, 900);
         let format = self.compression_format.as_deref().unwrap_or("UNCOMPRESSED");
-        v.one_of(format, &format!("{path}.compressionFormat"), &["UNCOMPRESSED", "GZIP", "ZIP", "Snappy", "HADOOP_SNAPPY"]);
+        v.one_of(
+            format,
+            &format!("{path}.compressionFormat"),
+            &["UNCOMPRESSED", "GZIP", "ZIP", "Snappy", "HADOOP_SNAPPY"],
+        );
         if let Some(ext) = &self.file_extension {
             v.length(ext, &format!("{path}.fileExtension"), 0, 128);
             let ok = ext.is_empty()
                 || (ext.starts_with('.')
                     && ext.len() > 1
-                    && ext[1..].chars().all(|c| c.is_ascii_digit() || c.is_ascii_lowercase() || "!-_.*'()".contains(c)));
+                    && ext[1..]
+                        .chars()
+                        .all(|c| c.is_ascii_digit() || c.is_ascii_lowercase() || "!-_.*'()".contains(c)));
             v.pattern(ext, &format!("{path}.fileExtension"), ok, r"^$|\.[0-9a-z!\-_.*'()]+");
         }
         if let Some(tz) = &self.custom_time_zone {
@@ -475,16 +484,29 @@ impl HttpEndpointConfig {
                 } else {
                     // The URL is `sensitive` in the model: AWS does not echo it back.
                     if url.is_empty() || url.chars().count() > 1000 {
-                        v.push("***", &format!("{p}.endpointConfiguration.url"), "Member must have length between 1 and 1000");
+                        v.push(
+                            "***",
+                            &format!("{p}.endpointConfiguration.url"),
+                            "Member must have length between 1 and 1000",
+                        );
                     }
                 }
                 if let Some(name) = &ep.name {
                     v.length(name, &format!("{p}.endpointConfiguration.name"), 1, 256);
-                    v.pattern(name, &format!("{p}.endpointConfiguration.name"), !name.trim().is_empty(), r"^(?!\s*$).+");
+                    v.pattern(
+                        name,
+                        &format!("{p}.endpointConfiguration.name"),
+                        !name.trim().is_empty(),
+                        r"^(?!\s*$).+",
+                    );
                 }
                 if let Some(key) = &ep.access_key {
                     if key.chars().count() > 4096 {
-                        v.push("***", &format!("{p}.endpointConfiguration.accessKey"), "Member must have length less than or equal to 4096");
+                        v.push(
+                            "***",
+                            &format!("{p}.endpointConfiguration.accessKey"),
+                            "Member must have length less than or equal to 4096",
+                        );
                     }
                 }
                 (url, ep.access_key.clone())
@@ -499,17 +521,29 @@ impl HttpEndpointConfig {
             gzip = enc == "GZIP";
             if let Some(attrs) = &rc.common_attributes {
                 if attrs.len() > 50 {
-                    v.push(&format!("{} attributes", attrs.len()), &format!("{p}.requestConfiguration.commonAttributes"), "Member must have length less than or equal to 50");
+                    v.push(
+                        &format!("{} attributes", attrs.len()),
+                        &format!("{p}.requestConfiguration.commonAttributes"),
+                        "Member must have length less than or equal to 50",
+                    );
                 }
                 for (i, a) in attrs.iter().enumerate() {
                     let ap = format!("{p}.requestConfiguration.commonAttributes.{}.member", i + 1);
                     match (&a.attribute_name, &a.attribute_value) {
                         (Some(n), Some(val)) => {
                             if n.trim().is_empty() || n.chars().count() > 256 {
-                                v.push("***", &format!("{ap}.attributeName"), "Member must have length between 1 and 256 and not be blank");
+                                v.push(
+                                    "***",
+                                    &format!("{ap}.attributeName"),
+                                    "Member must have length between 1 and 256 and not be blank",
+                                );
                             }
                             if val.chars().count() > 1024 {
-                                v.push("***", &format!("{ap}.attributeValue"), "Member must have length less than or equal to 1024");
+                                v.push(
+                                    "***",
+                                    &format!("{ap}.attributeValue"),
+                                    "Member must have length less than or equal to 1024",
+                                );
                             }
                             common_attributes.push((n.clone(), val.clone()));
                         }
@@ -549,8 +583,7 @@ impl HttpEndpointConfig {
 /// The real service accepts only `https://`; Hydrant also takes `http://` to loopback
 /// hosts (or anywhere when configured) so local set-ups need no certificates.
 fn check_url(url: &str, urls: UrlPolicy) -> Result<(), AwsError> {
-    let parsed = url::Url::parse(url)
-        .map_err(|_| AwsError::invalid_argument("Endpoint URL is not a valid URL."))?;
+    let parsed = url::Url::parse(url).map_err(|_| AwsError::invalid_argument("Endpoint URL is not a valid URL."))?;
     match parsed.scheme() {
         "https" => Ok(()),
         "http" => {
@@ -600,7 +633,10 @@ mod tests {
         assert!(!s.backup_all_data);
         assert_eq!(s.s3.bucket, "backup-bucket");
         assert_eq!(s.s3.compression, Compression::Uncompressed);
-        assert_eq!(d.config["S3Configuration"]["EncryptionConfiguration"], json!({"NoEncryptionConfig": "NoEncryption"}));
+        assert_eq!(
+            d.config["S3Configuration"]["EncryptionConfiguration"],
+            json!({"NoEncryptionConfig": "NoEncryption"})
+        );
         assert!(!format!("{s:?}").contains("secret-api-key"));
     }
 

@@ -101,13 +101,25 @@ impl Metrics {
         registry.register("api_requests", "API calls by operation and outcome", m.api_requests.clone());
         registry.register("records_in", "Records accepted by PutRecord and PutRecordBatch", m.records_in.clone());
         registry.register("bytes_in", "Bytes of record data accepted", m.bytes_in.clone());
-        registry.register("delivery_attempts", "HTTP endpoint delivery attempts by outcome", m.delivery_attempts.clone());
+        registry.register(
+            "delivery_attempts",
+            "HTTP endpoint delivery attempts by outcome",
+            m.delivery_attempts.clone(),
+        );
         registry.register("delivery_records", "Records by final HTTP delivery outcome", m.delivery_records.clone());
         registry.register("objects_written", "Objects written to buckets", m.objects_written.clone());
         registry.register("object_records", "Records written to buckets", m.object_records.clone());
         registry.register("object_write_errors", "Failed object writes (retried)", m.object_write_errors.clone());
-        registry.register("backlog_records", "Acknowledged records not yet delivered or backed up", m.backlog_records.clone());
-        registry.register("backlog_bytes", "Acknowledged bytes not yet delivered or backed up", m.backlog_bytes.clone());
+        registry.register(
+            "backlog_records",
+            "Acknowledged records not yet delivered or backed up",
+            m.backlog_records.clone(),
+        );
+        registry.register(
+            "backlog_bytes",
+            "Acknowledged bytes not yet delivered or backed up",
+            m.backlog_bytes.clone(),
+        );
         registry.register("wal_sync_seconds", "Write-ahead log group commit fsync latency", m.wal_sync_seconds.clone());
         registry.register("wal_segments", "Write-ahead log segment files", m.wal_segments.clone());
         Metrics { registry, ..m }

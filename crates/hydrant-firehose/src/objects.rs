@@ -86,7 +86,8 @@ fn java_date(pattern: &str, at: DateTime<Utc>) -> Result<String, String> {
     while i < chars.len() {
         let c = chars[i];
         if c == '\'' {
-            let close = chars[i + 1..].iter().position(|&c| c == '\'').ok_or("Unterminated quote in timestamp pattern")?;
+            let close =
+                chars[i + 1..].iter().position(|&c| c == '\'').ok_or("Unterminated quote in timestamp pattern")?;
             out.extend(&chars[i + 1..i + 1 + close]);
             i += close + 2;
             continue;
@@ -141,11 +142,7 @@ pub fn object_key(
         }
     };
     let ext = s3.file_extension.as_deref().unwrap_or(s3.compression.extension());
-    format!(
-        "{dir}{stream}-{version}-{}-{}{ext}",
-        oldest_arrival.format("%Y-%m-%d-%H-%M-%S"),
-        uuid::Uuid::new_v4()
-    )
+    format!("{dir}{stream}-{version}-{}-{}{ext}", oldest_arrival.format("%Y-%m-%d-%H-%M-%S"), uuid::Uuid::new_v4())
 }
 
 /// Compresses an object body per `CompressionFormat`.
@@ -208,7 +205,8 @@ impl Buckets {
         let store: Arc<dyn ObjectStore> = match &self.s3.endpoint {
             None => {
                 let dir = self.local_root.join(bucket);
-                std::fs::create_dir_all(&dir).map_err(|e| object_store::Error::Generic { store: "local", source: Box::new(e) })?;
+                std::fs::create_dir_all(&dir)
+                    .map_err(|e| object_store::Error::Generic { store: "local", source: Box::new(e) })?;
                 Arc::new(LocalFileSystem::new_with_prefix(dir)?)
             }
             Some(endpoint) => {
@@ -269,13 +267,25 @@ mod tests {
         assert_eq!(strip_uuid(&k), "logs/http-endpoint-failed/2020/07/09/03/s-1-2020-07-09-03-39-03-");
         let k = object_key(&s3("logs/", "errors/"), "s", 1, at(), Some(HTTP_ENDPOINT_FAILED));
         assert_eq!(strip_uuid(&k), "errors/http-endpoint-failed/2020/07/09/03/s-1-2020-07-09-03-39-03-");
-        let k = object_key(&s3("", "err/!{firehose:error-output-type}/!{timestamp:yyyy/MM}/"), "s", 1, at(), Some(HTTP_ENDPOINT_FAILED));
+        let k = object_key(
+            &s3("", "err/!{firehose:error-output-type}/!{timestamp:yyyy/MM}/"),
+            "s",
+            1,
+            at(),
+            Some(HTTP_ENDPOINT_FAILED),
+        );
         assert_eq!(strip_uuid(&k), "err/http-endpoint-failed/2020/07/s-1-2020-07-09-03-39-03-");
     }
 
     #[test]
     fn expressions() {
-        let k = object_key(&s3("year=!{timestamp:yyyy}/month=!{timestamp:MM}/!{firehose:random-string}/", ""), "s", 1, at(), None);
+        let k = object_key(
+            &s3("year=!{timestamp:yyyy}/month=!{timestamp:MM}/!{firehose:random-string}/", ""),
+            "s",
+            1,
+            at(),
+            None,
+        );
         assert!(k.starts_with("year=2020/month=07/"), "{k}");
         assert_eq!(k.split('/').nth(2).unwrap().len(), 11);
         assert!(check_prefix("!{timestamp:yyyy-MM-dd'T'HH}").is_ok());

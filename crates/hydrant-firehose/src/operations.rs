@@ -308,7 +308,12 @@ pub async fn update_destination(svc: &Firehose, who: &Principal, body: &[u8]) ->
         None => v.required("currentDeliveryStreamVersionId"),
         Some(ver) => {
             v.length(ver, "currentDeliveryStreamVersionId", 1, 50);
-            v.pattern(ver, "currentDeliveryStreamVersionId", !ver.is_empty() && ver.bytes().all(|b| b.is_ascii_digit()), "[0-9]+");
+            v.pattern(
+                ver,
+                "currentDeliveryStreamVersionId",
+                !ver.is_empty() && ver.bytes().all(|b| b.is_ascii_digit()),
+                "[0-9]+",
+            );
         }
     }
     match &i.destination_id {

@@ -44,7 +44,9 @@ pub async fn listen(svc: Arc<Firehose>, addr: SocketAddr, tls: Option<RustlsConf
     let h = handle.clone();
     let task = match tls {
         None => tokio::spawn(async move { axum_server::from_tcp(std_listener).handle(h).serve(app).await }),
-        Some(cfg) => tokio::spawn(async move { axum_server::from_tcp_rustls(std_listener, cfg).handle(h).serve(app).await }),
+        Some(cfg) => {
+            tokio::spawn(async move { axum_server::from_tcp_rustls(std_listener, cfg).handle(h).serve(app).await })
+        }
     };
     Ok(Listener { local_addr, handle, task })
 }

@@ -165,7 +165,8 @@ impl Firehose {
         let mut by_generation = HashMap::new();
         for def in catalog.streams {
             let marks = checkpoints.get(&def.generation).cloned().unwrap_or_default();
-            let next_seq = ends.get(&def.generation).copied().unwrap_or(0).max(marks.values().copied().max().unwrap_or(0));
+            let next_seq =
+                ends.get(&def.generation).copied().unwrap_or(0).max(marks.values().copied().max().unwrap_or(0));
             let stream = service.build_stream(def, &marks, next_seq)?;
             by_generation.insert(stream.generation, stream.clone());
             service.streams.write().expect("streams poisoned").insert(key_of(&stream.def()), stream);
@@ -194,15 +195,18 @@ impl Firehose {
         UrlPolicy { allow_http: self.config.delivery.allow_http_endpoints }
     }
 
-    fn build_stream(&self, def: StreamDef, marks: &BTreeMap<String, u64>, next_seq: u64) -> anyhow::Result<Arc<Stream>> {
+    fn build_stream(
+        &self,
+        def: StreamDef,
+        marks: &BTreeMap<String, u64>,
+        next_seq: u64,
+    ) -> anyhow::Result<Arc<Stream>> {
         let settings = def
             .destination
             .settings(self.url_policy())
             .map_err(|e| anyhow::anyhow!("stream {}: stored destination no longer valid: {}", def.name, e.message))?;
-        let consumers: Vec<(ConsumerId, u64)> = consumers_of(&settings)
-            .into_iter()
-            .map(|c| (c, marks.get(c.name()).copied().unwrap_or(0)))
-            .collect();
+        let consumers: Vec<(ConsumerId, u64)> =
+            consumers_of(&settings).into_iter().map(|c| (c, marks.get(c.name()).copied().unwrap_or(0))).collect();
         let backlog = Backlog::new(&consumers, next_seq);
         backlog.advance_published(next_seq);
         Ok(Arc::new(Stream {
@@ -305,7 +309,8 @@ impl Firehose {
 
     fn persist_catalog(&self) -> Result<(), AwsError> {
         let streams = self.all_streams().iter().map(|s| s.def()).collect();
-        let bytes = serde_json::to_vec_pretty(&CatalogFile { streams }).map_err(|e| AwsError::internal(e.to_string()))?;
+        let bytes =
+            serde_json::to_vec_pretty(&CatalogFile { streams }).map_err(|e| AwsError::internal(e.to_string()))?;
         write_atomic(&self.config.data_dir.join("streams.json"), &bytes).map_err(|e| {
             tracing::error!(error = %e, "persisting the stream catalog failed");
             AwsError::service_unavailable("The stream catalog could not be persisted.")
@@ -329,7 +334,8 @@ impl Firehose {
                 self.stream_names(&def.account_id)
             )));
         }
-        let stream = self.build_stream(def, &BTreeMap::new(), 0).map_err(|e| AwsError::invalid_argument(e.to_string()))?;
+        let stream =
+            self.build_stream(def, &BTreeMap::new(), 0).map_err(|e| AwsError::invalid_argument(e.to_string()))?;
         self.streams.write().expect("streams poisoned").insert(key.clone(), stream.clone());
         if let Err(e) = self.persist_catalog() {
             self.streams.write().expect("streams poisoned").remove(&key);
@@ -344,7 +350,8 @@ impl Firehose {
     pub async fn delete_stream(&self, account: &str, name: &str) -> Result<(), AwsError> {
         let _guard = self.control.lock().await;
         let key = (account.to_string(), name.to_string());
-        let stream = self.streams.write().expect("streams poisoned").remove(&key).ok_or_else(|| not_found(name, account))?;
+        let stream =
+            self.streams.write().expect("streams poisoned").remove(&key).ok_or_else(|| not_found(name, account))?;
         stream.cancel.cancel();
         if let Err(e) = self.persist_catalog() {
             self.streams.write().expect("streams poisoned").insert(key, stream);

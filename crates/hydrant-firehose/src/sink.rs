@@ -32,12 +32,8 @@ fn objects_target(d: &Destination) -> (S3Settings, &'static str, bool) {
 
 /// The objects consumer of a stream.
 pub async fn run_objects(svc: Arc<Firehose>, stream: Arc<Stream>) {
-    let mut cursor = stream
-        .backlog
-        .watermarks()
-        .into_iter()
-        .find(|(c, _)| *c == ConsumerId::Objects)
-        .map_or(0, |(_, w)| w);
+    let mut cursor =
+        stream.backlog.watermarks().into_iter().find(|(c, _)| *c == ConsumerId::Objects).map_or(0, |(_, w)| w);
     let mut published = stream.backlog.subscribe();
     let mut settings_rx = stream.settings.subscribe();
     loop {
@@ -58,7 +54,11 @@ pub async fn run_objects(svc: Arc<Firehose>, stream: Arc<Stream>) {
             }
             continue;
         }
-        let batch = next_batch(&stream, cursor, |d| Limits { buffering: objects_target(d).0.buffering, max_records: usize::MAX }).await;
+        let batch = next_batch(&stream, cursor, |d| Limits {
+            buffering: objects_target(d).0.buffering,
+            max_records: usize::MAX,
+        })
+        .await;
         let Some(batch) = batch else { return };
         let (first, end) = (batch[0].seq, batch[batch.len() - 1].seq + 1);
         let mut body = Vec::with_capacity(batch.iter().map(|r| r.data.len()).sum());
@@ -256,7 +256,8 @@ async fn flush_loop(s: Arc<Shared>) {
         }
         let taken = std::mem::take(&mut *s.pending.lock().expect("pending poisoned"));
         let s3 = s3_of(&s.stream);
-        let oldest = Utc.timestamp_millis_opt(taken.oldest_arrival_ms.unwrap_or(0) as i64).single().unwrap_or_else(Utc::now);
+        let oldest =
+            Utc.timestamp_millis_opt(taken.oldest_arrival_ms.unwrap_or(0) as i64).single().unwrap_or_else(Utc::now);
         let key = object_key(&s3, &s.stream.name, s.stream.version_id(), oldest, Some(HTTP_ENDPOINT_FAILED));
         let labels = ObjectLabels { stream: s.stream.name.clone(), kind: "failed-data-backup".into() };
         if !write_object(&s.svc, &s.stream, &s3, &key, &taken.lines, &labels, Some(&s.healthy)).await {

@@ -16,10 +16,7 @@ pub struct Violations {
 impl Violations {
     /// Records a violation at `path` (AWS's camelCase member path, `records.1.member.data`).
     pub fn push(&mut self, value: &str, path: &str, rule: &str) {
-        self.messages.push(format!(
-            "Value '{}' at '{path}' failed to satisfy constraint: {rule}",
-            shorten(value)
-        ));
+        self.messages.push(format!("Value '{}' at '{path}' failed to satisfy constraint: {rule}", shorten(value)));
     }
 
     /// Checks a string's length in characters.
@@ -44,11 +41,7 @@ impl Violations {
     /// Checks that `value` is one of `allowed`.
     pub fn one_of(&mut self, value: &str, path: &str, allowed: &[&str]) {
         if !allowed.contains(&value) {
-            self.push(
-                value,
-                path,
-                &format!("Member must satisfy enum value set: [{}]", allowed.join(", ")),
-            );
+            self.push(value, path, &format!("Member must satisfy enum value set: [{}]", allowed.join(", ")));
         }
     }
 
@@ -74,10 +67,7 @@ impl Violations {
         match self.messages.len() {
             0 => Ok(()),
             1 => Err(AwsError::validation(format!("1 validation error detected: {}", self.messages[0]))),
-            n => Err(AwsError::validation(format!(
-                "{n} validation errors detected: {}",
-                self.messages.join("; ")
-            ))),
+            n => Err(AwsError::validation(format!("{n} validation errors detected: {}", self.messages.join("; ")))),
         }
     }
 }

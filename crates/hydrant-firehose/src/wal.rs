@@ -205,7 +205,12 @@ impl Wal {
     /// Opens the log in `dir`, returning every entry that survived (in log order) and
     /// starting the log thread on a fresh segment.
     /// `on_sync` observes each group commit's fsync duration (for metrics).
-    pub fn open(dir: &Path, segment_bytes: u64, fsync: bool, on_sync: Option<SyncObserver>) -> std::io::Result<(Wal, Vec<Entry>)> {
+    pub fn open(
+        dir: &Path,
+        segment_bytes: u64,
+        fsync: bool,
+        on_sync: Option<SyncObserver>,
+    ) -> std::io::Result<(Wal, Vec<Entry>)> {
         std::fs::create_dir_all(dir)?;
         let mut ids = segment_ids(dir)?;
         ids.sort_unstable();
@@ -251,9 +256,7 @@ impl Wal {
             failed: None,
             on_sync,
         };
-        std::thread::Builder::new()
-            .name("hydrant-wal".into())
-            .spawn(move || writer.run(rx))?;
+        std::thread::Builder::new().name("hydrant-wal".into()).spawn(move || writer.run(rx))?;
         Ok((Wal { tx, dir: dir.to_path_buf(), segments, stats }, entries))
     }
 
@@ -272,11 +275,7 @@ impl Wal {
             let segments = self.segments.lock().expect("segments poisoned");
             // The last entry is the segment being written (or will be): never deleted.
             let closed = segments.len().saturating_sub(1);
-            segments[..closed]
-                .iter()
-                .filter(|s| s.ends.iter().all(|(g, &end)| done(g, end)))
-                .map(|s| s.id)
-                .collect()
+            segments[..closed].iter().filter(|s| s.ends.iter().all(|(g, &end)| done(g, end))).map(|s| s.id).collect()
         };
         for id in &doomed {
             match std::fs::remove_file(segment_path(&self.dir, *id)) {

@@ -1,1 +1,48 @@
-fn main() {}
+//! `hydrant`: one binary for every box of the pipeline.
+
+mod certs;
+mod firehose_cmd;
+
+use clap::{Parser, Subcommand};
+
+/// Hydrant: a self-hosted log delivery pipeline (Fargate log router, Firehose, Datadog logs intake).
+#[derive(Parser)]
+#[command(name = "hydrant", version, about)]
+struct Cli {
+    /// Log format: `text` or `json`.
+    #[arg(long, global = true, default_value = "text", value_parser = ["text", "json"])]
+    log_format: String,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the Kinesis Data Firehose-compatible delivery service.
+    Firehose(firehose_cmd::Args),
+    /// Make a local CA and a server certificate signed by it, for development TLS.
+    DevCerts(certs::Args),
+}
+
+fn init_logging(format: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("HYDRANT_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    if format == "json" {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    init_logging(&cli.log_format);
+    match cli.command {
+        Command::DevCerts(args) => certs::run(args),
+        Command::Firehose(args) => {
+            let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+            rt.block_on(firehose_cmd::run(args))
+        }
+    }
+}

@@ -53,10 +53,7 @@ const MAX_ECHO_CHARS: usize = 512;
 pub(crate) fn parse_header(value: &str) -> Result<SignatureParams, AwsError> {
     // Only built on the error paths: this runs for every request.
     let echo = || echo_header(value);
-    let (algorithm, rest) = value
-        .trim()
-        .split_once(|c: char| c.is_ascii_whitespace())
-        .unwrap_or((value.trim(), ""));
+    let (algorithm, rest) = value.trim().split_once(|c: char| c.is_ascii_whitespace()).unwrap_or((value.trim(), ""));
     if algorithm != ALGORITHM {
         return Err(AwsError::incomplete_signature(format!(
             "Unsupported AWS 'algorithm': '{}'. Expected '{ALGORITHM}'. Authorization={}",
@@ -94,9 +91,7 @@ pub(crate) fn parse_header(value: &str) -> Result<SignatureParams, AwsError> {
     let credential = credential.filter(|v| !v.is_empty());
     let signed_headers = signed_headers.filter(|v| !v.is_empty());
     let signature = signature.filter(|v| !v.is_empty());
-    let (Some(credential), Some(signed_headers), Some(signature)) =
-        (credential, signed_headers, signature)
-    else {
+    let (Some(credential), Some(signed_headers), Some(signature)) = (credential, signed_headers, signature) else {
         // AWS lists every missing parameter, in this order, before the echo.
         let missing: String = [
             ("Credential", credential.is_none()),
@@ -107,17 +102,13 @@ pub(crate) fn parse_header(value: &str) -> Result<SignatureParams, AwsError> {
         .filter(|(_, is_missing)| *is_missing)
         .map(|(name, _)| format!("Authorization header requires '{name}' parameter. "))
         .collect();
-        return Err(AwsError::incomplete_signature(format!(
-            "{missing}Authorization={}",
-            echo()
-        )));
+        return Err(AwsError::incomplete_signature(format!("{missing}Authorization={}", echo())));
     };
 
     Ok(SignatureParams {
         credential: parse_credential(credential)?,
-        signed_headers: parse_signed_headers(signed_headers).map_err(|why| {
-            AwsError::incomplete_signature(format!("{why} Authorization={}", echo()))
-        })?,
+        signed_headers: parse_signed_headers(signed_headers)
+            .map_err(|why| AwsError::incomplete_signature(format!("{why} Authorization={}", echo())))?,
         signature: signature.to_owned(),
         source: Source::Header,
     })
@@ -136,9 +127,7 @@ pub(crate) fn parse_query(params: &[QueryParam]) -> Result<SignatureParams, AwsE
         first
             .map(|p| {
                 String::from_utf8(p.value.clone()).map_err(|_| {
-                    AwsError::incomplete_signature(format!(
-                        "AWS query-string parameter '{name}' is not valid UTF-8."
-                    ))
+                    AwsError::incomplete_signature(format!("AWS query-string parameter '{name}' is not valid UTF-8."))
                 })
             })
             .transpose()
@@ -159,31 +148,20 @@ pub(crate) fn parse_query(params: &[QueryParam]) -> Result<SignatureParams, AwsE
         )));
     }
     let credential = parse_credential(&require("X-Amz-Credential")?)?;
-    let signed_headers = parse_signed_headers(&require("X-Amz-SignedHeaders")?)
-        .map_err(AwsError::incomplete_signature)?;
+    let signed_headers =
+        parse_signed_headers(&require("X-Amz-SignedHeaders")?).map_err(AwsError::incomplete_signature)?;
     let signature = require("X-Amz-Signature")?;
     let amz_date = require("X-Amz-Date")?;
     let expires = require("X-Amz-Expires")?;
-    let expires_secs = expires
-        .parse::<u32>()
-        .ok()
-        .filter(|secs| (1..=MAX_EXPIRES_SECS).contains(secs))
-        .ok_or_else(|| {
+    let expires_secs =
+        expires.parse::<u32>().ok().filter(|secs| (1..=MAX_EXPIRES_SECS).contains(secs)).ok_or_else(|| {
             AwsError::incomplete_signature(format!(
                 "X-Amz-Expires must be a whole number of seconds between 1 and {MAX_EXPIRES_SECS}, got '{}'.",
                 truncate(&expires, 32)
             ))
         })?;
 
-    Ok(SignatureParams {
-        credential,
-        signed_headers,
-        signature,
-        source: Source::Query {
-            amz_date,
-            expires_secs,
-        },
-    })
+    Ok(SignatureParams { credential, signed_headers, signature, source: Source::Query { amz_date, expires_secs } })
 }
 
 fn parse_credential(value: &str) -> Result<Credential, AwsError> {
@@ -209,16 +187,10 @@ fn parse_credential(value: &str) -> Result<Credential, AwsError> {
 fn parse_signed_headers(value: &str) -> Result<Vec<String>, String> {
     let names: Vec<&str> = value.split(';').collect();
     let well_formed = names.iter().all(|name| {
-        !name.is_empty()
-            && name
-                .bytes()
-                .all(|b| b.is_ascii_graphic() && !b.is_ascii_uppercase() && b != b':')
+        !name.is_empty() && name.bytes().all(|b| b.is_ascii_graphic() && !b.is_ascii_uppercase() && b != b':')
     });
     if !well_formed {
-        return Err(
-            "SignedHeaders must be a semicolon-separated list of lowercase header names."
-                .to_owned(),
-        );
+        return Err("SignedHeaders must be a semicolon-separated list of lowercase header names.".to_owned());
     }
     if !names.windows(2).all(|w| w[0] < w[1]) {
         return Err("SignedHeaders must be sorted and must not repeat a header name.".to_owned());
@@ -232,9 +204,7 @@ fn echo_header(value: &str) -> String {
     let redacted = match value.find("Signature=") {
         Some(at) => {
             let start = at + "Signature=".len();
-            let end = value[start..]
-                .find(',')
-                .map_or(value.len(), |offset| start + offset);
+            let end = value[start..].find(',').map_or(value.len(), |offset| start + offset);
             format!("{}<redacted>{}", &value[..start], &value[end..])
         }
         None => value.to_owned(),
@@ -270,25 +240,16 @@ mod tests {
             }
         );
         assert_eq!(params.signed_headers, ["host", "x-amz-date"]);
-        assert_eq!(
-            params.signature,
-            "5fa00fa31553b73ebf1942676e86291e8372ff2a2260956d9b8aae1d763fbf31"
-        );
+        assert_eq!(params.signature, "5fa00fa31553b73ebf1942676e86291e8372ff2a2260956d9b8aae1d763fbf31");
         assert_eq!(params.source, Source::Header);
     }
 
     #[test]
     fn tolerates_spacing_variants() {
         let compact = VANILLA.replace(", ", ",");
-        assert_eq!(
-            parse_header(&compact).unwrap(),
-            parse_header(VANILLA).unwrap()
-        );
+        assert_eq!(parse_header(&compact).unwrap(), parse_header(VANILLA).unwrap());
         let spaced = VANILLA.replace(", ", " ,  ");
-        assert_eq!(
-            parse_header(&spaced).unwrap(),
-            parse_header(VANILLA).unwrap()
-        );
+        assert_eq!(parse_header(&spaced).unwrap(), parse_header(VANILLA).unwrap());
     }
 
     #[test]
@@ -300,12 +261,8 @@ mod tests {
             .message
             .starts_with("Authorization header requires 'Credential' parameter. Authorization header requires 'Signature' parameter. Authorization=AWS4-HMAC-SHA256 SignedHeaders=host"),
             "{}", err.message);
-        let err =
-            parse_header("AWS4-HMAC-SHA256 Credential=a/b/c/d/e, SignedHeaders=, Signature=x")
-                .unwrap_err();
-        assert!(err
-            .message
-            .starts_with("Authorization header requires 'SignedHeaders' parameter."));
+        let err = parse_header("AWS4-HMAC-SHA256 Credential=a/b/c/d/e, SignedHeaders=, Signature=x").unwrap_err();
+        assert!(err.message.starts_with("Authorization header requires 'SignedHeaders' parameter."));
     }
 
     #[test]
@@ -318,11 +275,7 @@ mod tests {
         ] {
             let err = parse_header(value).unwrap_err();
             assert_eq!(err.code, "IncompleteSignature", "{value}");
-            assert!(
-                err.message.contains("Unsupported AWS 'algorithm'"),
-                "{}",
-                err.message
-            );
+            assert!(err.message.contains("Unsupported AWS 'algorithm'"), "{}", err.message);
         }
     }
 
@@ -338,16 +291,8 @@ mod tests {
 
     #[test]
     fn rejects_unsorted_or_uppercase_signed_headers() {
-        for signed in [
-            "x-amz-date;host",
-            "Host;x-amz-date",
-            "host;host",
-            "host;;x",
-            "host;a b",
-        ] {
-            let value = format!(
-                "AWS4-HMAC-SHA256 Credential=a/b/c/d/e, SignedHeaders={signed}, Signature=x"
-            );
+        for signed in ["x-amz-date;host", "Host;x-amz-date", "host;host", "host;;x", "host;a b"] {
+            let value = format!("AWS4-HMAC-SHA256 Credential=a/b/c/d/e, SignedHeaders={signed}, Signature=x");
             let err = parse_header(&value).unwrap_err();
             assert_eq!(err.code, "IncompleteSignature", "{signed}");
         }
@@ -355,24 +300,18 @@ mod tests {
 
     #[test]
     fn rejects_missing_equals_and_duplicates() {
-        let err =
-            parse_header("AWS4-HMAC-SHA256 Credential=a/b/c/d/e, Bogus, Signature=x").unwrap_err();
+        let err = parse_header("AWS4-HMAC-SHA256 Credential=a/b/c/d/e, Bogus, Signature=x").unwrap_err();
         assert!(err.message.contains("missing equal-sign"));
-        let err = parse_header(
-            "AWS4-HMAC-SHA256 Credential=a/b/c/d/e, SignedHeaders=host, Signature=x, Signature=y",
-        )
-        .unwrap_err();
+        let err = parse_header("AWS4-HMAC-SHA256 Credential=a/b/c/d/e, SignedHeaders=host, Signature=x, Signature=y")
+            .unwrap_err();
         assert!(err.message.contains("duplicate 'Signature'"));
     }
 
     #[test]
     fn echo_redacts_signature_and_is_bounded() {
-        let err =
-            parse_header("AWS4-HMAC-SHA256 Signature=deadbeef, SignedHeaders=host").unwrap_err();
+        let err = parse_header("AWS4-HMAC-SHA256 Signature=deadbeef, SignedHeaders=host").unwrap_err();
         assert!(!err.message.contains("deadbeef"), "{}", err.message);
-        assert!(err
-            .message
-            .contains("Signature=<redacted>, SignedHeaders=host"));
+        assert!(err.message.contains("Signature=<redacted>, SignedHeaders=host"));
 
         let huge = format!("AWS4-HMAC-SHA256 SignedHeaders={}", "a".repeat(10_000));
         let err = parse_header(&huge).unwrap_err();
@@ -388,13 +327,7 @@ mod tests {
         assert_eq!(parsed.credential.access_key_id, "AKIDEXAMPLE");
         assert_eq!(parsed.signed_headers, ["host"]);
         assert_eq!(parsed.signature, "abc");
-        assert_eq!(
-            parsed.source,
-            Source::Query {
-                amz_date: "20150830T123600Z".into(),
-                expires_secs: 3600
-            }
-        );
+        assert_eq!(parsed.source, Source::Query { amz_date: "20150830T123600Z".into(), expires_secs: 3600 });
     }
 
     #[test]
@@ -403,31 +336,17 @@ mod tests {
         let cases = [
             (base.to_owned(), "'X-Amz-Expires'"),
             (format!("{base}&X-Amz-Expires=0"), "X-Amz-Expires must be"),
-            (
-                format!("{base}&X-Amz-Expires=604801"),
-                "X-Amz-Expires must be",
-            ),
-            (
-                format!("{base}&X-Amz-Expires=soon"),
-                "X-Amz-Expires must be",
-            ),
-            (
-                format!("{base}&X-Amz-Expires=60&X-Amz-Signature=def"),
-                "only once",
-            ),
-            (
-                base.replace("AWS4-HMAC-SHA256", "AWS4-ECDSA-P256-SHA256") + "&X-Amz-Expires=60",
-                "Unsupported",
-            ),
+            (format!("{base}&X-Amz-Expires=604801"), "X-Amz-Expires must be"),
+            (format!("{base}&X-Amz-Expires=soon"), "X-Amz-Expires must be"),
+            (format!("{base}&X-Amz-Expires=60&X-Amz-Signature=def"), "only once"),
+            (base.replace("AWS4-HMAC-SHA256", "AWS4-ECDSA-P256-SHA256") + "&X-Amz-Expires=60", "Unsupported"),
         ];
         for (query, want) in cases {
             let err = parse_query(&canonical::parse_query(&query)).unwrap_err();
             assert_eq!(err.code, "IncompleteSignature", "{query}");
             assert!(err.message.contains(want), "{query}: {}", err.message);
         }
-        let ok = parse_query(&canonical::parse_query(&format!(
-            "{base}&X-Amz-Expires=604800"
-        )));
+        let ok = parse_query(&canonical::parse_query(&format!("{base}&X-Amz-Expires=604800")));
         assert!(ok.is_ok());
     }
 }

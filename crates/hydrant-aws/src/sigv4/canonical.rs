@@ -7,11 +7,7 @@ use percent_encoding::{percent_decode, AsciiSet, NON_ALPHANUMERIC};
 use sha2::{Digest, Sha256};
 
 /// Everything except RFC 3986 unreserved characters gets percent-encoded.
-const QUERY_ENCODE: &AsciiSet = &NON_ALPHANUMERIC
-    .remove(b'-')
-    .remove(b'_')
-    .remove(b'.')
-    .remove(b'~');
+const QUERY_ENCODE: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.').remove(b'~');
 
 /// Paths keep their `/` separators; everything else follows the query rule.
 const PATH_ENCODE: &AsciiSet = &QUERY_ENCODE.remove(b'/');
@@ -39,19 +35,13 @@ pub(crate) fn parse_query(raw: &str) -> Vec<QueryParam> {
         .filter(|pair| !pair.is_empty())
         .map(|pair| {
             let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
-            QueryParam {
-                key: form_decode(key),
-                value: form_decode(value),
-            }
+            QueryParam { key: form_decode(key), value: form_decode(value) }
         })
         .collect()
 }
 
 fn form_decode(s: &str) -> Vec<u8> {
-    let plus_as_space: Vec<u8> = s
-        .bytes()
-        .map(|b| if b == b'+' { b' ' } else { b })
-        .collect();
+    let plus_as_space: Vec<u8> = s.bytes().map(|b| if b == b'+' { b' ' } else { b }).collect();
     percent_decode(&plus_as_space).collect()
 }
 
@@ -69,10 +59,7 @@ pub(crate) fn canonical_query(params: &[QueryParam], skip: impl Fn(&QueryParam) 
         })
         .collect();
     encoded.sort();
-    let pairs: Vec<String> = encoded
-        .into_iter()
-        .map(|(k, v)| format!("{k}={v}"))
-        .collect();
+    let pairs: Vec<String> = encoded.into_iter().map(|(k, v)| format!("{k}={v}")).collect();
     pairs.join("&")
 }
 
@@ -187,21 +174,12 @@ pub(crate) fn credential_scope(day: &str, region: &str, service: &str) -> String
 
 /// The string to sign for a canonical request.
 pub(crate) fn string_to_sign(amz_date: &str, scope: &str, canonical_request: &[u8]) -> String {
-    format!(
-        "{ALGORITHM}\n{amz_date}\n{scope}\n{}",
-        sha256_hex(canonical_request)
-    )
+    format!("{ALGORITHM}\n{amz_date}\n{scope}\n{}", sha256_hex(canonical_request))
 }
 
 /// The hex signature of `string_to_sign` under the key derived from `secret`
 /// for the given scope.
-pub(crate) fn signature(
-    secret: &str,
-    day: &str,
-    region: &str,
-    service: &str,
-    string_to_sign: &str,
-) -> String {
+pub(crate) fn signature(secret: &str, day: &str, region: &str, service: &str, string_to_sign: &str) -> String {
     let k_date = hmac_sha256(format!("AWS4{secret}").as_bytes(), day.as_bytes());
     let k_region = hmac_sha256(&k_date, region.as_bytes());
     let k_service = hmac_sha256(&k_region, service.as_bytes());
@@ -248,20 +226,14 @@ mod tests {
             canonical_uri("/2015-03-31/functions/arn%3Aaws%3Alambda/invocations"),
             "/2015-03-31/functions/arn%253Aaws%253Alambda/invocations"
         );
-        assert_eq!(
-            canonical_uri("/test/@connections/x%3D"),
-            "/test/%40connections/x%253D"
-        );
+        assert_eq!(canonical_uri("/test/@connections/x%3D"), "/test/%40connections/x%253D");
         assert_eq!(canonical_uri("/-._~az09"), "/-._~az09");
     }
 
     #[test]
     fn canonical_query_sorts_and_reencodes() {
         let params = parse_query("Param-3=Value3&Param=Value2&%E1%88%B4=Value1");
-        assert_eq!(
-            canonical_query(&params, |_| false),
-            "%E1%88%B4=Value1&Param=Value2&Param-3=Value3"
-        );
+        assert_eq!(canonical_query(&params, |_| false), "%E1%88%B4=Value1&Param=Value2&Param-3=Value3");
         // Sorting is by key first, then by value, on the encoded forms.
         let params = parse_query("b=2&a=z&a=y&A=1");
         assert_eq!(canonical_query(&params, |_| false), "A=1&a=y&a=z&b=2");
@@ -270,20 +242,14 @@ mod tests {
     #[test]
     fn canonical_query_handles_empty_and_special_values() {
         let params = parse_query("flag&empty=&sp=a+b%20c&&slash=a/b&eq=a=b");
-        assert_eq!(
-            canonical_query(&params, |_| false),
-            "empty=&eq=a%3Db&flag=&slash=a%2Fb&sp=a%20b%20c"
-        );
+        assert_eq!(canonical_query(&params, |_| false), "empty=&eq=a%3Db&flag=&slash=a%2Fb&sp=a%20b%20c");
         assert_eq!(canonical_query(&parse_query(""), |_| false), "");
     }
 
     #[test]
     fn canonical_query_can_skip_params() {
         let params = parse_query("X-Amz-Signature=abc&a=1");
-        assert_eq!(
-            canonical_query(&params, |p| p.key == b"X-Amz-Signature"),
-            "a=1"
-        );
+        assert_eq!(canonical_query(&params, |p| p.key == b"X-Amz-Signature"), "a=1");
     }
 
     #[test]
@@ -308,13 +274,7 @@ mod tests {
                 ("x-amz-date", "20150830T123600Z"),
             ],
         );
-        let creq = canonical_request(
-            &p,
-            "",
-            &["host", "my-header1", "x-amz-date"],
-            &sha256_hex(b""),
-        )
-        .unwrap();
+        let creq = canonical_request(&p, "", &["host", "my-header1", "x-amz-date"], &sha256_hex(b"")).unwrap();
         assert_eq!(
             String::from_utf8(creq).unwrap(),
             "GET\n/\n\nhost:example.amazonaws.com\nmy-header1:value4,value1\n\
@@ -327,9 +287,7 @@ mod tests {
     fn host_falls_back_to_uri_authority() {
         let p = parts("POST", "https://firehose.local:8443/", &[]);
         let creq = canonical_request(&p, "", &["host"], "h").unwrap();
-        assert!(String::from_utf8(creq)
-            .unwrap()
-            .contains("\nhost:firehose.local:8443\n"));
+        assert!(String::from_utf8(creq).unwrap().contains("\nhost:firehose.local:8443\n"));
     }
 
     #[test]
@@ -354,13 +312,7 @@ mod tests {
              bb579772317eb040ac9ed261061d46c1f17a8133879d6129b6e1c25292927e63"
         );
         assert_eq!(
-            signature(
-                "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
-                "20150830",
-                "us-east-1",
-                "service",
-                &sts
-            ),
+            signature("wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY", "20150830", "us-east-1", "service", &sts),
             "5fa00fa31553b73ebf1942676e86291e8372ff2a2260956d9b8aae1d763fbf31"
         );
     }

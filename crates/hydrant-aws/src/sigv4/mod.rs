@@ -91,10 +91,7 @@ const SIGNATURE_MISMATCH: &str = "The request signature we calculated does not m
 impl Verifier {
     /// A verifier for `service` with AWS's 15-minute clock-skew allowance.
     pub fn new(service: impl Into<String>) -> Self {
-        Self {
-            service: service.into(),
-            max_skew: Duration::minutes(15),
-        }
+        Self { service: service.into(), max_skew: Duration::minutes(15) }
     }
 
     /// Verify the request `parts` + full `body` at time `now`.
@@ -134,19 +131,12 @@ impl Verifier {
             matches!(params.source, Source::Query { .. }) && p.key == b"X-Amz-Signature"
         });
         let signed_headers: Vec<&str> = params.signed_headers.iter().map(String::as_str).collect();
-        let canonical_request =
-            canonical::canonical_request(parts, &canonical_query, &signed_headers, &payload_hash)
-                .ok_or_else(|| AwsError::signature_does_not_match(SIGNATURE_MISMATCH))?;
-        let scope =
-            canonical::credential_scope(&credential.day, &credential.region, &credential.service);
+        let canonical_request = canonical::canonical_request(parts, &canonical_query, &signed_headers, &payload_hash)
+            .ok_or_else(|| AwsError::signature_does_not_match(SIGNATURE_MISMATCH))?;
+        let scope = canonical::credential_scope(&credential.day, &credential.region, &credential.service);
         let string_to_sign = canonical::string_to_sign(&amz_date, &scope, &canonical_request);
-        let expected = canonical::signature(
-            &secret,
-            &credential.day,
-            &credential.region,
-            &credential.service,
-            &string_to_sign,
-        );
+        let expected =
+            canonical::signature(&secret, &credential.day, &credential.region, &credential.service, &string_to_sign);
         if !bool::from(expected.as_bytes().ct_eq(params.signature.as_bytes())) {
             return Err(AwsError::signature_does_not_match(SIGNATURE_MISMATCH));
         }
@@ -162,12 +152,7 @@ impl Verifier {
     /// The credential scope must name this service, a plausible region, the
     /// `aws4_request` terminator, and the same day as the signing time. These
     /// are 403 SignatureDoesNotMatch at AWS, with these messages.
-    fn check_scope(
-        &self,
-        params: &SignatureParams,
-        amz_date: &str,
-        signed_at: DateTime<Utc>,
-    ) -> Result<(), AwsError> {
+    fn check_scope(&self, params: &SignatureParams, amz_date: &str, signed_at: DateTime<Utc>) -> Result<(), AwsError> {
         let credential = &params.credential;
         if credential.terminator != "aws4_request" {
             return Err(AwsError::signature_does_not_match(format!(
@@ -176,10 +161,7 @@ impl Verifier {
             )));
         }
         let region_ok = !credential.region.is_empty()
-            && credential
-                .region
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+            && credential.region.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
         if !region_ok {
             return Err(AwsError::signature_does_not_match(format!(
                 "Credential should be scoped to a valid region, not '{}'. ",
@@ -222,10 +204,9 @@ impl Verifier {
         }
         let (earliest, window) = match params.source {
             Source::Header => (now - self.max_skew, format!("{skew_minutes} min.")),
-            Source::Query { expires_secs, .. } => (
-                now - Duration::seconds(i64::from(expires_secs)),
-                format!("{expires_secs} sec."),
-            ),
+            Source::Query { expires_secs, .. } => {
+                (now - Duration::seconds(i64::from(expires_secs)), format!("{expires_secs} sec."))
+            }
         };
         if signed_at < earliest {
             return Err(AwsError::request_expired(format!(
@@ -269,10 +250,7 @@ fn signature_params(parts: &Parts, query: &[QueryParam]) -> Result<SignaturePara
 /// Header-signed requests take it from `x-amz-date`, falling back to `Date`
 /// (whose RFC 1123 form is converted to the basic format for the string to
 /// sign); presigned URLs carry it as `X-Amz-Date`.
-fn signing_time(
-    parts: &Parts,
-    params: &SignatureParams,
-) -> Result<(String, DateTime<Utc>), AwsError> {
+fn signing_time(parts: &Parts, params: &SignatureParams) -> Result<(String, DateTime<Utc>), AwsError> {
     let bad_format = |got: &str| {
         AwsError::incomplete_signature(format!(
             "Date must be in ISO-8601 'basic format'. Got '{}'. See http://en.wikipedia.org/wiki/ISO_8601",
@@ -307,9 +285,7 @@ fn payload_hash(parts: &Parts, body: &[u8]) -> Result<String, AwsError> {
     let computed = canonical::sha256_hex(body);
     match parts.headers.get("x-amz-content-sha256") {
         None => Ok(computed),
-        Some(claimed) if claimed.as_bytes() == UNSIGNED_PAYLOAD.as_bytes() => {
-            Ok(UNSIGNED_PAYLOAD.to_owned())
-        }
+        Some(claimed) if claimed.as_bytes() == UNSIGNED_PAYLOAD.as_bytes() => Ok(UNSIGNED_PAYLOAD.to_owned()),
         Some(claimed) if claimed.as_bytes() == computed.as_bytes() => Ok(computed),
         Some(_) => Err(AwsError::x_amz_content_sha256_mismatch(
             "The provided 'x-amz-content-sha256' header does not match what was computed.",

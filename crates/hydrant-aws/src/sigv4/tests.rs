@@ -61,23 +61,14 @@ fn boto3_like(uri: &str, body: &[u8]) -> http::Request<Vec<u8>> {
         .header("content-type", "application/x-amz-json-1.1")
         .header("x-amz-target", "Firehose_20150804.PutRecordBatch")
         .header("content-length", body.len().to_string())
-        .header(
-            "user-agent",
-            "Boto3/1.35.0 md/Botocore#1.35.0 ua/2.0 os/linux",
-        )
+        .header("user-agent", "Boto3/1.35.0 md/Botocore#1.35.0 ua/2.0 os/linux")
         .body(body.to_vec())
         .unwrap()
 }
 
 fn sign_with(mut req: http::Request<Vec<u8>>, signing: Signing) -> (Parts, Vec<u8>) {
-    let identity = Credentials::new(
-        signing.akid,
-        signing.secret,
-        signing.session_token.map(str::to_owned),
-        None,
-        "test",
-    )
-    .into();
+    let identity =
+        Credentials::new(signing.akid, signing.secret, signing.session_token.map(str::to_owned), None, "test").into();
     let params = SigningParams::builder()
         .identity(&identity)
         .region(signing.region)
@@ -88,23 +79,12 @@ fn sign_with(mut req: http::Request<Vec<u8>>, signing: Signing) -> (Parts, Vec<u
         .unwrap()
         .into();
     let uri = req.uri().to_string();
-    let headers: Vec<(String, String)> = req
-        .headers()
-        .iter()
-        .map(|(k, v)| (k.as_str().to_owned(), v.to_str().unwrap().to_owned()))
-        .collect();
-    let body = if signing.unsigned_payload {
-        SignableBody::UnsignedPayload
-    } else {
-        SignableBody::Bytes(req.body())
-    };
-    let signable = SignableRequest::new(
-        req.method().as_str(),
-        uri,
-        headers.iter().map(|(k, v)| (k.as_str(), v.as_str())),
-        body,
-    )
-    .unwrap();
+    let headers: Vec<(String, String)> =
+        req.headers().iter().map(|(k, v)| (k.as_str().to_owned(), v.to_str().unwrap().to_owned())).collect();
+    let body = if signing.unsigned_payload { SignableBody::UnsignedPayload } else { SignableBody::Bytes(req.body()) };
+    let signable =
+        SignableRequest::new(req.method().as_str(), uri, headers.iter().map(|(k, v)| (k.as_str(), v.as_str())), body)
+            .unwrap();
     let (instructions, _) = sign(signable, &params).unwrap().into_parts();
     instructions.apply_to_request_http1x(&mut req);
     let (parts, body) = req.into_parts();
@@ -112,10 +92,7 @@ fn sign_with(mut req: http::Request<Vec<u8>>, signing: Signing) -> (Parts, Vec<u
 }
 
 fn signed(signing: Signing) -> (Parts, Vec<u8>) {
-    sign_with(
-        boto3_like("https://firehose.us-east-1.amazonaws.com/", BODY),
-        signing,
-    )
+    sign_with(boto3_like("https://firehose.us-east-1.amazonaws.com/", BODY), signing)
 }
 
 fn verify_at(parts: &Parts, body: &[u8], now: DateTime<Utc>) -> Result<Verified, AwsError> {
@@ -144,40 +121,23 @@ fn boto3_style_request_verifies() {
 
 #[test]
 fn other_region_verifies_and_is_reported() {
-    let (parts, body) = signed(Signing {
-        region: "eu-central-1",
-        ..Signing::default()
-    });
-    assert_eq!(
-        verify_at(&parts, &body, t0()).unwrap().region,
-        "eu-central-1"
-    );
+    let (parts, body) = signed(Signing { region: "eu-central-1", ..Signing::default() });
+    assert_eq!(verify_at(&parts, &body, t0()).unwrap().region, "eu-central-1");
 }
 
 #[test]
 fn tampered_body_fails() {
     let (parts, _) = signed(Signing::default());
-    let tampered = BODY
-        .to_vec()
-        .into_iter()
-        .map(|b| if b == b'8' { b'9' } else { b })
-        .collect::<Vec<_>>();
+    let tampered = BODY.to_vec().into_iter().map(|b| if b == b'8' { b'9' } else { b }).collect::<Vec<_>>();
     assert_ne!(tampered, BODY);
-    assert_code(
-        verify_at(&parts, &tampered, t0()),
-        "SignatureDoesNotMatch",
-        403,
-    );
+    assert_code(verify_at(&parts, &tampered, t0()), "SignatureDoesNotMatch", 403);
     assert_code(verify_at(&parts, b"", t0()), "SignatureDoesNotMatch", 403);
 }
 
 #[test]
 fn tampered_signed_header_fails() {
     let (mut parts, body) = signed(Signing::default());
-    parts.headers.insert(
-        "x-amz-target",
-        "Firehose_20150804.DeleteDeliveryStream".parse().unwrap(),
-    );
+    parts.headers.insert("x-amz-target", "Firehose_20150804.DeleteDeliveryStream".parse().unwrap());
     let err = assert_code(verify_at(&parts, &body, t0()), "SignatureDoesNotMatch", 403);
     assert_eq!(err.message, SIGNATURE_MISMATCH);
 }
@@ -185,10 +145,7 @@ fn tampered_signed_header_fails() {
 #[test]
 fn extra_value_for_signed_header_fails() {
     let (mut parts, body) = signed(Signing::default());
-    parts.headers.append(
-        "x-amz-target",
-        "Firehose_20150804.PutRecord".parse().unwrap(),
-    );
+    parts.headers.append("x-amz-target", "Firehose_20150804.PutRecord".parse().unwrap());
     assert_code(verify_at(&parts, &body, t0()), "SignatureDoesNotMatch", 403);
 }
 
@@ -202,12 +159,8 @@ fn removed_signed_header_fails() {
 #[test]
 fn unsigned_headers_may_change() {
     let (mut parts, body) = signed(Signing::default());
-    parts
-        .headers
-        .insert("user-agent", "something-else/2.0".parse().unwrap());
-    parts
-        .headers
-        .insert("x-forwarded-for", "10.0.0.1".parse().unwrap());
+    parts.headers.insert("user-agent", "something-else/2.0".parse().unwrap());
+    parts.headers.insert("x-forwarded-for", "10.0.0.1".parse().unwrap());
     verify_at(&parts, &body, t0()).unwrap();
 }
 
@@ -218,45 +171,28 @@ fn tampered_method_and_path_fail() {
     assert_code(verify_at(&parts, &body, t0()), "SignatureDoesNotMatch", 403);
 
     let (mut parts, body) = signed(Signing::default());
-    parts.uri = "https://firehose.us-east-1.amazonaws.com/other"
-        .parse()
-        .unwrap();
+    parts.uri = "https://firehose.us-east-1.amazonaws.com/other".parse().unwrap();
     assert_code(verify_at(&parts, &body, t0()), "SignatureDoesNotMatch", 403);
 }
 
 #[test]
 fn wrong_secret_fails() {
-    let (parts, body) = signed(Signing {
-        secret: "not-the-secret",
-        ..Signing::default()
-    });
+    let (parts, body) = signed(Signing { secret: "not-the-secret", ..Signing::default() });
     assert_code(verify_at(&parts, &body, t0()), "SignatureDoesNotMatch", 403);
 }
 
 #[test]
 fn unknown_access_key_fails() {
-    let (parts, body) = signed(Signing {
-        akid: "AKIAUNKNOWN000000000",
-        ..Signing::default()
-    });
+    let (parts, body) = signed(Signing { akid: "AKIAUNKNOWN000000000", ..Signing::default() });
     let err = assert_code(verify_at(&parts, &body, t0()), "InvalidClientTokenId", 403);
-    assert_eq!(
-        err.message,
-        "The security token included in the request is invalid."
-    );
+    assert_eq!(err.message, "The security token included in the request is invalid.");
 }
 
 #[test]
 fn wrong_service_scope_fails() {
-    let (parts, body) = signed(Signing {
-        service: "kinesis",
-        ..Signing::default()
-    });
+    let (parts, body) = signed(Signing { service: "kinesis", ..Signing::default() });
     let err = assert_code(verify_at(&parts, &body, t0()), "SignatureDoesNotMatch", 403);
-    assert_eq!(
-        err.message,
-        "Credential should be scoped to correct service: 'firehose'. "
-    );
+    assert_eq!(err.message, "Credential should be scoped to correct service: 'firehose'. ");
 }
 
 #[test]
@@ -268,21 +204,13 @@ fn skew_window_is_fifteen_minutes_each_way() {
     verify_at(&parts, &body, t0() + minutes(15)).unwrap();
     verify_at(&parts, &body, t0() - minutes(15)).unwrap();
 
-    let err = assert_code(
-        verify_at(&parts, &body, t0() + minutes(16)),
-        "RequestExpired",
-        400,
-    );
+    let err = assert_code(verify_at(&parts, &body, t0() + minutes(16)), "RequestExpired", 400);
     assert_eq!(
         err.message,
         "Signature expired: 20260101T120000Z is now earlier than 20260101T120100Z (20260101T121600Z - 15 min.)"
     );
 
-    let err = assert_code(
-        verify_at(&parts, &body, t0() - minutes(16)),
-        "RequestExpired",
-        400,
-    );
+    let err = assert_code(verify_at(&parts, &body, t0() - minutes(16)), "RequestExpired", 400);
     assert_eq!(
         err.message,
         "Signature not yet current: 20260101T120000Z is still later than 20260101T115900Z (20260101T114400Z + 15 min.)"
@@ -292,10 +220,7 @@ fn skew_window_is_fifteen_minutes_each_way() {
 #[test]
 fn custom_skew_is_honored() {
     let (parts, body) = signed(Signing::default());
-    let verifier = Verifier {
-        max_skew: chrono::Duration::minutes(5),
-        ..Verifier::new("firehose")
-    };
+    let verifier = Verifier { max_skew: chrono::Duration::minutes(5), ..Verifier::new("firehose") };
     let now = t0() + chrono::Duration::minutes(6);
     let err = verifier.verify(&parts, &body, now, &secrets).unwrap_err();
     assert_eq!(err.code, "RequestExpired");
@@ -305,10 +230,7 @@ fn custom_skew_is_honored() {
 #[test]
 fn scope_date_must_match_x_amz_date() {
     let (mut parts, body) = signed(Signing::default());
-    let auth = parts.headers["authorization"]
-        .to_str()
-        .unwrap()
-        .replace("/20260101/", "/20251231/");
+    let auth = parts.headers["authorization"].to_str().unwrap().replace("/20260101/", "/20251231/");
     parts.headers.insert("authorization", auth.parse().unwrap());
     let err = assert_code(verify_at(&parts, &body, t0()), "SignatureDoesNotMatch", 403);
     assert_eq!(
@@ -325,10 +247,7 @@ fn bad_terminator_and_region_fail() {
         ("/us-east-1/", "/US EAST/", "valid region"),
     ] {
         let (mut parts, body) = signed(Signing::default());
-        let auth = parts.headers["authorization"]
-            .to_str()
-            .unwrap()
-            .replace(from, to);
+        let auth = parts.headers["authorization"].to_str().unwrap().replace(from, to);
         parts.headers.insert("authorization", auth.parse().unwrap());
         let err = assert_code(verify_at(&parts, &body, t0()), "SignatureDoesNotMatch", 403);
         assert!(err.message.contains(want), "{}", err.message);
@@ -339,11 +258,7 @@ fn bad_terminator_and_region_fail() {
 fn missing_authorization_is_missing_token() {
     let (mut parts, body) = signed(Signing::default());
     parts.headers.remove("authorization");
-    let err = assert_code(
-        verify_at(&parts, &body, t0()),
-        "MissingAuthenticationToken",
-        403,
-    );
+    let err = assert_code(verify_at(&parts, &body, t0()), "MissingAuthenticationToken", 403);
     assert_eq!(err.message, "Missing Authentication Token");
 }
 
@@ -352,34 +267,21 @@ fn missing_date_is_incomplete() {
     let (mut parts, body) = signed(Signing::default());
     parts.headers.remove("x-amz-date");
     let err = assert_code(verify_at(&parts, &body, t0()), "IncompleteSignature", 400);
-    assert!(
-        err.message.contains("'X-Amz-Date' or a 'Date'"),
-        "{}",
-        err.message
-    );
+    assert!(err.message.contains("'X-Amz-Date' or a 'Date'"), "{}", err.message);
 }
 
 #[test]
 fn malformed_date_is_incomplete() {
     let (mut parts, body) = signed(Signing::default());
-    parts
-        .headers
-        .insert("x-amz-date", "2026-01-01T12:00:00Z".parse().unwrap());
+    parts.headers.insert("x-amz-date", "2026-01-01T12:00:00Z".parse().unwrap());
     let err = assert_code(verify_at(&parts, &body, t0()), "IncompleteSignature", 400);
-    assert!(
-        err.message.contains("Got '2026-01-01T12:00:00Z'"),
-        "{}",
-        err.message
-    );
+    assert!(err.message.contains("Got '2026-01-01T12:00:00Z'"), "{}", err.message);
 }
 
 #[test]
 fn host_must_be_signed() {
     let (mut parts, body) = signed(Signing::default());
-    let auth = parts.headers["authorization"]
-        .to_str()
-        .unwrap()
-        .replace("content-type;host;", "content-type;");
+    let auth = parts.headers["authorization"].to_str().unwrap().replace("content-type;host;", "content-type;");
     parts.headers.insert("authorization", auth.parse().unwrap());
     let err = assert_code(verify_at(&parts, &body, t0()), "IncompleteSignature", 400);
     assert!(err.message.contains("'Host'"), "{}", err.message);
@@ -390,9 +292,7 @@ fn malformed_authorization_is_incomplete() {
     let (mut parts, body) = signed(Signing::default());
     parts.headers.insert(
         "authorization",
-        format!("AWS4-HMAC-SHA256 Credential={AKID}/20260101/us-east-1/firehose/aws4_request")
-            .parse()
-            .unwrap(),
+        format!("AWS4-HMAC-SHA256 Credential={AKID}/20260101/us-east-1/firehose/aws4_request").parse().unwrap(),
     );
     let err = assert_code(verify_at(&parts, &body, t0()), "IncompleteSignature", 400);
     assert!(err.message.starts_with(
@@ -413,108 +313,67 @@ fn signature_compare_is_exact() {
     let (mut parts, body) = signed(Signing::default());
     let auth = parts.headers["authorization"].to_str().unwrap().to_owned();
     let (prefix, sig) = auth.rsplit_once("Signature=").unwrap();
-    for forged in [
-        sig.to_uppercase(),
-        sig[..63].to_owned(),
-        format!("{sig}0"),
-        String::from("0"),
-    ] {
-        parts.headers.insert(
-            "authorization",
-            format!("{prefix}Signature={forged}").parse().unwrap(),
-        );
+    for forged in [sig.to_uppercase(), sig[..63].to_owned(), format!("{sig}0"), String::from("0")] {
+        parts.headers.insert("authorization", format!("{prefix}Signature={forged}").parse().unwrap());
         assert_code(verify_at(&parts, &body, t0()), "SignatureDoesNotMatch", 403);
     }
 }
 
 #[test]
 fn path_with_query_string_verifies() {
-    let req = boto3_like(
-        "https://firehose.us-east-1.amazonaws.com/some/path?b=2&a=hello%20world&a=a%2Fb&empty=",
-        BODY,
-    );
+    let req = boto3_like("https://firehose.us-east-1.amazonaws.com/some/path?b=2&a=hello%20world&a=a%2Fb&empty=", BODY);
     let (parts, body) = sign_with(req, Signing::default());
     verify_at(&parts, &body, t0()).unwrap();
 
     let mut tampered = parts.clone();
     tampered.uri =
-        "https://firehose.us-east-1.amazonaws.com/some/path?b=3&a=hello%20world&a=a%2Fb&empty="
-            .parse()
-            .unwrap();
-    assert_code(
-        verify_at(&tampered, &body, t0()),
-        "SignatureDoesNotMatch",
-        403,
-    );
+        "https://firehose.us-east-1.amazonaws.com/some/path?b=3&a=hello%20world&a=a%2Fb&empty=".parse().unwrap();
+    assert_code(verify_at(&tampered, &body, t0()), "SignatureDoesNotMatch", 403);
 }
 
 #[test]
 fn reordered_query_still_verifies() {
     let req = boto3_like("https://firehose.us-east-1.amazonaws.com/?b=2&a=1", BODY);
     let (mut parts, body) = sign_with(req, Signing::default());
-    parts.uri = "https://firehose.us-east-1.amazonaws.com/?a=1&b=2"
-        .parse()
-        .unwrap();
+    parts.uri = "https://firehose.us-east-1.amazonaws.com/?a=1&b=2".parse().unwrap();
     verify_at(&parts, &body, t0()).unwrap();
 }
 
 #[test]
 fn encoded_path_is_double_encoded() {
-    let req = boto3_like(
-        "https://firehose.us-east-1.amazonaws.com/streams/arn%3Aaws%3Afirehose/x%20y",
-        BODY,
-    );
+    let req = boto3_like("https://firehose.us-east-1.amazonaws.com/streams/arn%3Aaws%3Afirehose/x%20y", BODY);
     let (parts, body) = sign_with(req, Signing::default());
     verify_at(&parts, &body, t0()).unwrap();
 }
 
 #[test]
 fn relative_path_segments_are_normalized() {
-    let req = boto3_like(
-        "https://firehose.us-east-1.amazonaws.com/a/./b/../c//",
-        BODY,
-    );
+    let req = boto3_like("https://firehose.us-east-1.amazonaws.com/a/./b/../c//", BODY);
     let (parts, body) = sign_with(req, Signing::default());
     verify_at(&parts, &body, t0()).unwrap();
 }
 
 #[test]
 fn session_token_is_just_a_signed_header() {
-    let (parts, body) = signed(Signing {
-        session_token: Some("FQoGZXIvYXdzEXAMPLETOKEN//+="),
-        ..Signing::default()
-    });
+    let (parts, body) = signed(Signing { session_token: Some("FQoGZXIvYXdzEXAMPLETOKEN//+="), ..Signing::default() });
     let auth = parts.headers["authorization"].to_str().unwrap();
     assert!(auth.contains("x-amz-security-token"), "{auth}");
     verify_at(&parts, &body, t0()).unwrap();
 
     let mut tampered = parts.clone();
-    tampered
-        .headers
-        .insert("x-amz-security-token", "other".parse().unwrap());
-    assert_code(
-        verify_at(&tampered, &body, t0()),
-        "SignatureDoesNotMatch",
-        403,
-    );
+    tampered.headers.insert("x-amz-security-token", "other".parse().unwrap());
+    assert_code(verify_at(&tampered, &body, t0()), "SignatureDoesNotMatch", 403);
 }
 
 #[test]
 fn content_sha256_header_is_checked() {
     let mut settings = SigningSettings::default();
     settings.payload_checksum_kind = PayloadChecksumKind::XAmzSha256;
-    let (parts, body) = signed(Signing {
-        settings,
-        ..Signing::default()
-    });
+    let (parts, body) = signed(Signing { settings, ..Signing::default() });
     assert!(parts.headers.contains_key("x-amz-content-sha256"));
     verify_at(&parts, &body, t0()).unwrap();
 
-    let err = assert_code(
-        verify_at(&parts, b"truncated", t0()),
-        "XAmzContentSHA256Mismatch",
-        400,
-    );
+    let err = assert_code(verify_at(&parts, b"truncated", t0()), "XAmzContentSHA256Mismatch", 400);
     assert!(err.message.contains("x-amz-content-sha256"));
 }
 
@@ -522,11 +381,7 @@ fn content_sha256_header_is_checked() {
 fn unsigned_payload_leaves_body_out() {
     let mut settings = SigningSettings::default();
     settings.payload_checksum_kind = PayloadChecksumKind::XAmzSha256;
-    let (parts, body) = signed(Signing {
-        settings,
-        unsigned_payload: true,
-        ..Signing::default()
-    });
+    let (parts, body) = signed(Signing { settings, unsigned_payload: true, ..Signing::default() });
     assert_eq!(parts.headers["x-amz-content-sha256"], "UNSIGNED-PAYLOAD");
     verify_at(&parts, &body, t0()).unwrap();
     verify_at(&parts, b"anything", t0()).unwrap();
@@ -545,19 +400,9 @@ fn date_header_can_replace_x_amz_date() {
     // added and re-sign by hand the way a Date-only client would.
     let (mut parts, body) = signed(Signing::default());
     parts.headers.remove("x-amz-date");
-    parts
-        .headers
-        .insert("date", "Thu, 01 Jan 2026 12:00:00 GMT".parse().unwrap());
-    let signed_headers = [
-        "content-length",
-        "content-type",
-        "date",
-        "host",
-        "x-amz-target",
-    ];
-    let creq =
-        canonical::canonical_request(&parts, "", &signed_headers, &canonical::sha256_hex(&body))
-            .unwrap();
+    parts.headers.insert("date", "Thu, 01 Jan 2026 12:00:00 GMT".parse().unwrap());
+    let signed_headers = ["content-length", "content-type", "date", "host", "x-amz-target"];
+    let creq = canonical::canonical_request(&parts, "", &signed_headers, &canonical::sha256_hex(&body)).unwrap();
     let scope = canonical::credential_scope("20260101", "us-east-1", "firehose");
     let sts = canonical::string_to_sign("20260101T120000Z", &scope, &creq);
     let sig = canonical::signature(SECRET, "20260101", "us-east-1", "firehose", &sts);
@@ -599,84 +444,40 @@ fn presigned(uri: &str, expires: std::time::Duration) -> (Parts, Vec<u8>) {
         .header("host", "firehose.us-east-1.amazonaws.com")
         .body(Vec::new())
         .unwrap();
-    sign_with(
-        req,
-        Signing {
-            settings,
-            ..Signing::default()
-        },
-    )
+    sign_with(req, Signing { settings, ..Signing::default() })
 }
 
 #[test]
 fn presigned_url_verifies_until_it_expires() {
-    let (parts, body) = presigned(
-        "https://firehose.us-east-1.amazonaws.com/?Action=Describe",
-        std::time::Duration::from_secs(300),
-    );
+    let (parts, body) =
+        presigned("https://firehose.us-east-1.amazonaws.com/?Action=Describe", std::time::Duration::from_secs(300));
     assert!(parts.uri.query().unwrap().contains("X-Amz-Signature="));
     verify_at(&parts, &body, t0()).unwrap();
     verify_at(&parts, &body, t0() + chrono::Duration::seconds(300)).unwrap();
-    let err = assert_code(
-        verify_at(&parts, &body, t0() + chrono::Duration::seconds(301)),
-        "RequestExpired",
-        400,
-    );
+    let err = assert_code(verify_at(&parts, &body, t0() + chrono::Duration::seconds(301)), "RequestExpired", 400);
     assert!(err.message.ends_with("- 300 sec.)"), "{}", err.message);
-    assert_code(
-        verify_at(&parts, &body, t0() - chrono::Duration::minutes(16)),
-        "RequestExpired",
-        400,
-    );
+    assert_code(verify_at(&parts, &body, t0() - chrono::Duration::minutes(16)), "RequestExpired", 400);
 }
 
 #[test]
 fn presigned_url_tampering_fails() {
-    let (parts, body) = presigned(
-        "https://firehose.us-east-1.amazonaws.com/?Action=Describe",
-        std::time::Duration::from_secs(300),
-    );
+    let (parts, body) =
+        presigned("https://firehose.us-east-1.amazonaws.com/?Action=Describe", std::time::Duration::from_secs(300));
     let mut tampered = parts.clone();
-    let query = parts
-        .uri
-        .query()
-        .unwrap()
-        .replace("Action=Describe", "Action=Delete");
-    tampered.uri = format!("https://firehose.us-east-1.amazonaws.com/?{query}")
-        .parse()
-        .unwrap();
-    assert_code(
-        verify_at(&tampered, &body, t0()),
-        "SignatureDoesNotMatch",
-        403,
-    );
+    let query = parts.uri.query().unwrap().replace("Action=Describe", "Action=Delete");
+    tampered.uri = format!("https://firehose.us-east-1.amazonaws.com/?{query}").parse().unwrap();
+    assert_code(verify_at(&tampered, &body, t0()), "SignatureDoesNotMatch", 403);
 
     let mut longer = parts.clone();
-    let query = parts
-        .uri
-        .query()
-        .unwrap()
-        .replace("X-Amz-Expires=300", "X-Amz-Expires=3000");
-    longer.uri = format!("https://firehose.us-east-1.amazonaws.com/?{query}")
-        .parse()
-        .unwrap();
-    assert_code(
-        verify_at(&longer, &body, t0()),
-        "SignatureDoesNotMatch",
-        403,
-    );
+    let query = parts.uri.query().unwrap().replace("X-Amz-Expires=300", "X-Amz-Expires=3000");
+    longer.uri = format!("https://firehose.us-east-1.amazonaws.com/?{query}").parse().unwrap();
+    assert_code(verify_at(&longer, &body, t0()), "SignatureDoesNotMatch", 403);
 }
 
 #[test]
 fn header_and_query_auth_together_are_rejected() {
-    let (mut parts, body) = presigned(
-        "https://firehose.us-east-1.amazonaws.com/",
-        std::time::Duration::from_secs(300),
-    );
-    parts.headers.insert(
-        "authorization",
-        "AWS4-HMAC-SHA256 Credential=x".parse().unwrap(),
-    );
+    let (mut parts, body) = presigned("https://firehose.us-east-1.amazonaws.com/", std::time::Duration::from_secs(300));
+    parts.headers.insert("authorization", "AWS4-HMAC-SHA256 Credential=x".parse().unwrap());
     let err = assert_code(verify_at(&parts, &body, t0()), "IncompleteSignature", 400);
     assert!(err.message.contains("Only one auth mechanism"));
 }
