@@ -213,4 +213,21 @@ mod tests {
         assert!(p.allowed("firehose:DeleteDeliveryStream", "arn:aws:firehose:us-east-1:123456789012:deliverystream/x"));
         assert!(!format!("{p:?}").contains(&secret));
     }
+
+    #[test]
+    fn example_config_holds_the_seed_policy_verbatim() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/firehose/hydrant.toml");
+        let config = FirehoseConfig::from_file(&path).unwrap();
+        let loaded = Principals::load(&config).unwrap();
+        assert!(loaded.generated_credentials.is_none());
+        let router = loaded.principals.get("AKIAHYDRANTFLUENTBIT").unwrap();
+        let arn = "arn:aws:firehose:us-east-1:123456789012:deliverystream/fargate-logs";
+        assert!(router.allowed("firehose:PutRecord", arn));
+        assert!(router.allowed("firehose:PutRecordBatch", arn));
+        assert!(!router.allowed("firehose:PutRecord", "arn:aws:firehose:us-east-1:123456789012:deliverystream/other"));
+        assert!(!router.allowed("firehose:CreateDeliveryStream", arn));
+        assert!(!router.allowed("firehose:DescribeDeliveryStream", arn));
+        let admin = loaded.principals.get("AKIAHYDRANTADMIN0001").unwrap();
+        assert!(admin.allowed("firehose:CreateDeliveryStream", arn));
+    }
 }

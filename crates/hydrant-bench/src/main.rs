@@ -1,0 +1,364 @@
+//! `hydrant-bench`: benchmarks of Hydrant's hot paths, each printed next to a baseline
+//! measured in the same run on the same disk, because these machines are noisy.
+//!
+//! `firehose-ingest`: durable PutRecordBatch ingest. Several concurrent clients send
+//! SigV4-signed PutRecordBatch calls (500 records of about 1 KiB) over loopback to an
+//! in-process service; a call counts when it returned 200 with `"FailedPutCount":0`,
+//! i.e. after its records were fsync'd in the write-ahead log. The baseline is this
+//! disk's fsync'd sequential write bandwidth (2 MiB writes, fdatasync after each) in the
+//! same directory. The stream's destination is parked (an endpoint that accepts and never
+//! answers), so the figure is ingest alone: HTTP, SigV4, JSON, base64, group commit.
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use anyhow::Context;
+use aws_credential_types::Credentials;
+use aws_sigv4::http_request::{sign, SignableBody, SignableRequest, SigningSettings};
+use aws_sigv4::sign::v4;
+use base64::Engine;
+use clap::{Parser, Subcommand};
+use hydrant_firehose::config::PrincipalConfig;
+use hydrant_firehose::{Firehose, FirehoseConfig};
+use rand::RngCore;
+use sha2::{Digest, Sha256};
+
+#[derive(Parser)]
+#[command(about = "Hydrant benchmarks")]
+struct Cli {
+    #[command(subcommand)]
+    bench: Bench,
+}
+
+#[derive(Subcommand)]
+enum Bench {
+    /// Durable PutRecordBatch ingest against fsync'd sequential write bandwidth.
+    FirehoseIngest(IngestArgs),
+}
+
+#[derive(clap::Args)]
+struct IngestArgs {
+    /// Concurrent clients.
+    #[arg(long, default_value_t = 4)]
+    clients: usize,
+    /// Records per PutRecordBatch.
+    #[arg(long, default_value_t = 500)]
+    records: usize,
+    /// Bytes per record.
+    #[arg(long, default_value_t = 1024)]
+    record_bytes: usize,
+    /// Seconds per phase (peak, then half of the peak rate).
+    #[arg(long, default_value_t = 8.0)]
+    seconds: f64,
+    /// Directory for the data (the disk being measured); default: a temporary
+    /// directory under ./target.
+    #[arg(long)]
+    dir: Option<PathBuf>,
+    /// MiB written by the fsync baseline.
+    #[arg(long, default_value_t = 512)]
+    baseline_mib: usize,
+}
+
+const KEY: &str = "AKIABENCHBENCHBENCH0";
+const SECRET: &str = "benchsecretbenchsecretbenchsecretbench00";
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    match cli.bench {
+        Bench::FirehoseIngest(args) => rt.block_on(ingest(args)),
+    }
+}
+
+/// Sequential writes of `chunk` bytes, each followed by fdatasync: MB/s.
+fn fsync_bandwidth(dir: &Path, total: usize, chunk: usize) -> anyhow::Result<f64> {
+    let path = dir.join("fsync-baseline.bin");
+    let mut f = std::fs::OpenOptions::new().create(true).truncate(true).write(true).open(&path)?;
+    let mut buf = vec![0u8; chunk];
+    rand::thread_rng().fill_bytes(&mut buf);
+    let started = Instant::now();
+    let mut written = 0;
+    while written < total {
+        f.write_all(&buf)?;
+        f.sync_data()?;
+        written += chunk;
+    }
+    let secs = started.elapsed().as_secs_f64();
+    drop(f);
+    std::fs::remove_file(&path)?;
+    Ok(written as f64 / secs / 1e6)
+}
+
+/// A TCP listener that accepts connections and never answers: the parked destination.
+async fn parked_endpoint() -> anyhow::Result<SocketAddr> {
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = l.local_addr()?;
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((s, _)) = l.accept().await {
+            held.push(s);
+        }
+    });
+    Ok(addr)
+}
+
+struct Client {
+    http: reqwest::Client,
+    url: String,
+    host: String,
+    body: bytes::Bytes,
+    body_sha256: String,
+    records: usize,
+    data_bytes: usize,
+}
+
+impl Client {
+    fn new(addr: SocketAddr, stream: &str, records: usize, record_bytes: usize) -> Self {
+        let mut rng = rand::thread_rng();
+        let mut body = format!("{{\"DeliveryStreamName\":\"{stream}\",\"Records\":[");
+        let mut data = vec![0u8; record_bytes];
+        for i in 0..records {
+            rng.fill_bytes(&mut data);
+            if i > 0 {
+                body.push(',');
+            }
+            body.push_str("{\"Data\":\"");
+            base64::engine::general_purpose::STANDARD.encode_string(&data, &mut body);
+            body.push_str("\"}");
+        }
+        body.push_str("]}");
+        let body_sha256 = hex::encode(Sha256::digest(body.as_bytes()));
+        Client {
+            http: reqwest::Client::builder().pool_max_idle_per_host(1).build().expect("client"),
+            url: format!("http://{addr}/"),
+            host: addr.to_string(),
+            body: bytes::Bytes::from(body),
+            body_sha256,
+            records,
+            data_bytes: records * record_bytes,
+        }
+    }
+
+    /// A client sending `body` as is.
+    fn with_body(addr: SocketAddr, body: &str) -> Self {
+        Client {
+            http: reqwest::Client::new(),
+            url: format!("http://{addr}/"),
+            host: addr.to_string(),
+            body: bytes::Bytes::copy_from_slice(body.as_bytes()),
+            body_sha256: hex::encode(Sha256::digest(body.as_bytes())),
+            records: 0,
+            data_bytes: 0,
+        }
+    }
+
+    /// Signs and sends the body to operation `op`, returning status, text and latency.
+    async fn call(&self, op: &str) -> anyhow::Result<(reqwest::StatusCode, String, Duration)> {
+        let identity = Credentials::new(KEY, SECRET, None, None, "bench").into();
+        let params = v4::SigningParams::builder()
+            .identity(&identity)
+            .region("us-east-1")
+            .name("firehose")
+            .time(SystemTime::now())
+            .settings(SigningSettings::default())
+            .build()?
+            .into();
+        let target = format!("Firehose_20150804.{op}");
+        let headers = [
+            ("host", self.host.as_str()),
+            ("content-type", "application/x-amz-json-1.1"),
+            ("x-amz-target", target.as_str()),
+        ];
+        // The payload hash is computed once per body: the client's cost stays out of
+        // the measurement, the server still hashes every body it verifies.
+        let signable = SignableRequest::new(
+            "POST",
+            &self.url,
+            headers.iter().copied(),
+            SignableBody::Precomputed(self.body_sha256.clone()),
+        )?;
+        let (instructions, _) = sign(signable, &params)?.into_parts();
+        let mut req = self
+            .http
+            .post(&self.url)
+            .header("content-type", "application/x-amz-json-1.1")
+            .header("x-amz-target", &target);
+        for (name, value) in instructions.headers() {
+            req = req.header(name, value);
+        }
+        let started = Instant::now();
+        let resp = req.body(self.body.clone()).send().await?;
+        let status = resp.status();
+        let text = resp.text().await?;
+        Ok((status, text, started.elapsed()))
+    }
+
+    /// One PutRecordBatch that must be fully accepted; returns its latency.
+    async fn put(&self) -> anyhow::Result<Duration> {
+        let (status, text, latency) = self.call("PutRecordBatch").await?;
+        if status != 200 || !text.contains("\"FailedPutCount\":0") {
+            anyhow::bail!("PutRecordBatch refused: {status} {}", &text[..text.len().min(300)]);
+        }
+        Ok(latency)
+    }
+}
+
+struct Phase {
+    calls: usize,
+    data_bytes: usize,
+    records: usize,
+    elapsed: Duration,
+    latencies: Vec<Duration>,
+}
+
+impl Phase {
+    fn mbps(&self) -> f64 {
+        self.data_bytes as f64 / self.elapsed.as_secs_f64() / 1e6
+    }
+    fn calls_per_sec(&self) -> f64 {
+        self.calls as f64 / self.elapsed.as_secs_f64()
+    }
+    fn pct(&self, p: f64) -> Duration {
+        let mut l = self.latencies.clone();
+        l.sort_unstable();
+        l[((l.len() as f64 - 1.0) * p).round() as usize]
+    }
+}
+
+/// Runs the clients for `secs`; with `rate` (calls/s over all clients) they are paced
+/// (open loop, latency measured from the call's start), else closed loop.
+async fn phase(clients: &[Arc<Client>], secs: f64, rate: Option<f64>) -> anyhow::Result<Phase> {
+    let started = Instant::now();
+    let until = started + Duration::from_secs_f64(secs);
+    let mut tasks = Vec::new();
+    for (i, c) in clients.iter().enumerate() {
+        let c = c.clone();
+        let n = clients.len();
+        tasks.push(tokio::spawn(async move {
+            let mut lat = Vec::new();
+            let interval = rate.map(|r| Duration::from_secs_f64(n as f64 / r));
+            // Spread paced clients over the interval so they do not fire together.
+            let mut next = Instant::now() + interval.map_or(Duration::ZERO, |iv| iv.mul_f64(i as f64 / n as f64));
+            while Instant::now() < until {
+                if let Some(iv) = interval {
+                    tokio::time::sleep_until(next.into()).await;
+                    next += iv;
+                }
+                lat.push(c.put().await?);
+            }
+            anyhow::Ok(lat)
+        }));
+    }
+    let mut latencies = Vec::new();
+    for t in tasks {
+        latencies.extend(t.await??);
+    }
+    let elapsed = started.elapsed();
+    let calls = latencies.len();
+    Ok(Phase {
+        calls,
+        data_bytes: calls * clients[0].data_bytes,
+        records: calls * clients[0].records,
+        elapsed,
+        latencies,
+    })
+}
+
+async fn ingest(args: IngestArgs) -> anyhow::Result<()> {
+    let base = match &args.dir {
+        Some(d) => d.clone(),
+        None => PathBuf::from("target"),
+    };
+    std::fs::create_dir_all(&base)?;
+    let dir = tempfile::tempdir_in(&base).context("temporary data directory")?;
+
+    println!(
+        "firehose-ingest: {} clients, {} records x {} B per PutRecordBatch, {:.0} s per phase",
+        args.clients, args.records, args.record_bytes, args.seconds
+    );
+    let baseline = fsync_bandwidth(dir.path(), args.baseline_mib << 20, 2 << 20)?;
+    println!("baseline: fsync'd sequential write bandwidth (2 MiB writes + fdatasync): {baseline:.1} MB/s");
+
+    let endpoint = parked_endpoint().await?;
+    let config = FirehoseConfig {
+        data_dir: dir.path().join("data"),
+        principals: vec![PrincipalConfig {
+            name: "bench".into(),
+            access_key_id: KEY.into(),
+            secret_access_key: SECRET.into(),
+            account_id: None,
+            root: true,
+            policy_files: vec![],
+            inline_policies: vec![],
+        }],
+        limits: hydrant_firehose::config::LimitsConfig { max_streams: 50, max_backlog_bytes: 16 << 30 },
+        ..Default::default()
+    };
+    let principals = hydrant_firehose::auth::Principals::load(&config)?.principals;
+    let svc = Firehose::start(config, principals).await?;
+    let listener = hydrant_firehose::server::listen(svc.clone(), "127.0.0.1:0".parse()?, None).await?;
+    let addr = listener.local_addr;
+
+    // Create the stream through the API, like any client.
+    let create = serde_json::json!({
+        "DeliveryStreamName": "bench",
+        "HttpEndpointDestinationConfiguration": {
+            "EndpointConfiguration": {"Url": format!("http://{endpoint}/"), "Name": "parked"},
+            "BufferingHints": {"SizeInMBs": 64, "IntervalInSeconds": 900},
+            "S3Configuration": {"RoleARN": "arn:aws:iam::123456789012:role/bench", "BucketARN": "arn:aws:s3:::bench"}
+        }
+    });
+    control(addr, "CreateDeliveryStream", &create.to_string()).await?;
+
+    let clients: Vec<Arc<Client>> =
+        (0..args.clients).map(|_| Arc::new(Client::new(addr, "bench", args.records, args.record_bytes))).collect();
+    // Warm up connections and the allocator.
+    phase(&clients, 1.0, None).await?;
+    let wal_before = svc.wal().stats();
+    let peak = phase(&clients, args.seconds, None).await?;
+    let wal_after = svc.wal().stats();
+    let half = phase(&clients, args.seconds, Some(peak.calls_per_sec() / 2.0)).await?;
+
+    let syncs = (wal_after.syncs - wal_before.syncs).max(1);
+    let wal_mb = (wal_after.bytes - wal_before.bytes) as f64 / peak.elapsed.as_secs_f64() / 1e6;
+    println!("peak:      {:.1} MB/s of record data ({:.1} MB/s written to the log), {:.0} records/s, {:.0} calls/s, p50 {:.2} ms, p99 {:.2} ms",
+        peak.mbps(), wal_mb, peak.records as f64 / peak.elapsed.as_secs_f64(), peak.calls_per_sec(),
+        ms(peak.pct(0.5)), ms(peak.pct(0.99)));
+    println!(
+        "           group commit: {:.2} calls per fsync, {:.2} MiB per fsync, mean fsync {:.2} ms",
+        (peak.calls as f64) / syncs as f64,
+        (wal_after.bytes - wal_before.bytes) as f64 / syncs as f64 / 1048576.0,
+        (wal_after.sync_micros - wal_before.sync_micros) as f64 / syncs as f64 / 1000.0
+    );
+    println!(
+        "half rate: {:.1} MB/s ({:.0} calls/s offered), p50 {:.2} ms, p99 {:.2} ms",
+        half.mbps(),
+        peak.calls_per_sec() / 2.0,
+        ms(half.pct(0.5)),
+        ms(half.pct(0.99))
+    );
+    println!(
+        "ratio: ingest / fsync bandwidth = {:.2} (target >= 0.80); p99 at half rate {:.2} ms (target < 10 ms)",
+        peak.mbps() / baseline,
+        ms(half.pct(0.99))
+    );
+    listener.stop(Duration::from_secs(1)).await;
+    svc.shutdown().await;
+    Ok(())
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+/// A signed control-plane call that must succeed.
+async fn control(addr: SocketAddr, op: &str, body: &str) -> anyhow::Result<String> {
+    let (status, text, _) = Client::with_body(addr, body).call(op).await?;
+    if status != 200 {
+        anyhow::bail!("{op}: {status} {text}");
+    }
+    Ok(text)
+}
