@@ -82,6 +82,10 @@ pub struct Verifier {
     /// How far the signing time may be from the server's clock, either way.
     /// AWS uses 15 minutes.
     pub max_skew: Duration,
+    /// Accept `x-amz-content-sha256: UNSIGNED-PAYLOAD`, which leaves the body out of
+    /// the signature. Only S3 needs it; off by default, so a captured request cannot be
+    /// replayed with another body.
+    pub allow_unsigned_payload: bool,
 }
 
 const MISSING_TOKEN: &str = "Missing Authentication Token";
@@ -91,7 +95,7 @@ const SIGNATURE_MISMATCH: &str = "The request signature we calculated does not m
 impl Verifier {
     /// A verifier for `service` with AWS's 15-minute clock-skew allowance.
     pub fn new(service: impl Into<String>) -> Self {
-        Self { service: service.into(), max_skew: Duration::minutes(15) }
+        Self { service: service.into(), max_skew: Duration::minutes(15), allow_unsigned_payload: false }
     }
 
     /// Verify the request `parts` + full `body` at time `now`.
@@ -125,7 +129,7 @@ impl Verifier {
             .and_then(|id| secrets.secret_for(id))
             .ok_or_else(|| AwsError::invalid_client_token_id(INVALID_TOKEN))?;
 
-        let payload_hash = payload_hash(parts, body)?;
+        let payload_hash = payload_hash(parts, body, self.allow_unsigned_payload)?;
         let canonical_query = canonical::canonical_query(&query, |p| {
             // A presigned URL cannot sign its own signature.
             matches!(params.source, Source::Query { .. }) && p.key == b"X-Amz-Signature"
@@ -281,11 +285,20 @@ fn signing_time(parts: &Parts, params: &SignatureParams) -> Result<(String, Date
 }
 
 /// The payload hash for the canonical request; see the module docs.
-fn payload_hash(parts: &Parts, body: &[u8]) -> Result<String, AwsError> {
+fn payload_hash(parts: &Parts, body: &[u8], allow_unsigned: bool) -> Result<String, AwsError> {
+    let claimed = parts.headers.get("x-amz-content-sha256");
+    if claimed.is_some_and(|c| c.as_bytes() == UNSIGNED_PAYLOAD.as_bytes()) {
+        return if allow_unsigned {
+            Ok(UNSIGNED_PAYLOAD.to_owned())
+        } else {
+            Err(AwsError::signature_does_not_match(
+                "This service requires a signed payload; UNSIGNED-PAYLOAD is not accepted.",
+            ))
+        };
+    }
     let computed = canonical::sha256_hex(body);
-    match parts.headers.get("x-amz-content-sha256") {
+    match claimed {
         None => Ok(computed),
-        Some(claimed) if claimed.as_bytes() == UNSIGNED_PAYLOAD.as_bytes() => Ok(UNSIGNED_PAYLOAD.to_owned()),
         Some(claimed) if claimed.as_bytes() == computed.as_bytes() => Ok(computed),
         Some(_) => Err(AwsError::x_amz_content_sha256_mismatch(
             "The provided 'x-amz-content-sha256' header does not match what was computed.",

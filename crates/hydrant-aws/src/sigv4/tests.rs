@@ -383,8 +383,11 @@ fn unsigned_payload_leaves_body_out() {
     settings.payload_checksum_kind = PayloadChecksumKind::XAmzSha256;
     let (parts, body) = signed(Signing { settings, unsigned_payload: true, ..Signing::default() });
     assert_eq!(parts.headers["x-amz-content-sha256"], "UNSIGNED-PAYLOAD");
-    verify_at(&parts, &body, t0()).unwrap();
-    verify_at(&parts, b"anything", t0()).unwrap();
+    // Refused by default: the body would not be covered by the signature.
+    assert_code(verify_at(&parts, &body, t0()), "SignatureDoesNotMatch", 403);
+    let verifier = Verifier { allow_unsigned_payload: true, ..Verifier::new("firehose") };
+    verifier.verify(&parts, &body, t0(), &secrets).unwrap();
+    verifier.verify(&parts, b"anything", t0(), &secrets).unwrap();
 }
 
 #[test]
