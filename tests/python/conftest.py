@@ -118,6 +118,28 @@ def http_destination(url: str, bucket: str = "hydrant-backup", **extra) -> dict:
     return cfg
 
 
+STATUS = "HTTPStatusCode"
+
+
+def error_of(excinfo):
+    """(code, message, status, request id) of a botocore ClientError."""
+    e = excinfo.value
+    meta = e.response["ResponseMetadata"]
+    return e.response["Error"]["Code"], e.response["Error"]["Message"], meta[STATUS], meta.get("RequestId")
+
+
+def assert_aws_error(resp, status, code):
+    """A raw response is an AWS JSON 1.1 error: status, small flat body, request id."""
+    assert resp.status_code == status, resp.text
+    assert resp.headers.get("x-amzn-RequestId"), dict(resp.headers)
+    assert resp.headers["Content-Type"].startswith("application/x-amz-json-1.1")
+    body = resp.json()
+    assert set(body) == {"__type", "message"}, body
+    assert body["__type"] == code, body
+    assert isinstance(body["message"], str) and body["message"]
+    return body["message"]
+
+
 CLI_ERROR = re.compile(
     r"An error occurred \(([A-Za-z.]+)\) when calling the (\w+) operation(?: \(reached max retries: \d+\))?: (.*)", re.S
 )
@@ -322,8 +344,9 @@ def hydrants(tmp_path_factory):
     """Starts hydrant processes on demand and stops every one at the end of the session."""
     started: list[Hydrant] = []
 
-    def start(name: str, **kw) -> Hydrant:
-        h = Hydrant(tmp_path_factory.mktemp(name), **kw)
+    def start(name: str, workdir: Path | None = None, **kw) -> Hydrant:
+        """A new hydrant; with `workdir`, one reusing an earlier one's data directory."""
+        h = Hydrant(workdir or tmp_path_factory.mktemp(name), **kw)
         started.append(h)
         return h
 
@@ -344,8 +367,10 @@ def hydrant(hydrants, request) -> Hydrant:
 class Receiver:
     """An HTTP endpoint destination on loopback.
 
-    Paths choose behaviour: `/ok/...` answers per spec (200, application/json,
-    {"requestId": <same>, "timestamp": <ms>}); `/fail/...` always answers 500.
+    The first path segment chooses the behaviour: `/ok/...` answers per spec (200,
+    application/json, {"requestId": <same>, "timestamp": <ms>}); `/fail/...` always
+    answers 500; `/toolarge/...` 413; `/text/...` a 200 with a text/plain content type;
+    `/flaky2/...` 503 twice, then per spec; `/redirect/X` a 302 to `/ok/X`.
     Every request is recorded, with its headers and decoded records.
     """
 
@@ -378,12 +403,27 @@ class Receiver:
                 with receiver.lock:
                     receiver.requests.append(entry)
                     receiver.lock.notify_all()
-                if self.path.startswith("/fail"):
+                rid = (doc or {}).get("requestId", "")
+                good = json.dumps({"requestId": rid, "timestamp": int(time.time() * 1000)}).encode()
+                mode = self.path.split("/")[1]
+                with receiver.lock:
+                    seen = sum(1 for r in receiver.requests if r["path"] == self.path)
+                if mode == "fail":
                     out, status, ctype = b"simulated outage", 500, "text/plain"
+                elif mode == "toolarge":
+                    out, status, ctype = b"payload too large", 413, "text/plain"
+                elif mode == "text":  # 200, but not the JSON answer the spec requires
+                    out, status, ctype = good, 200, "text/plain"
+                elif mode == "redirect":  # must not be followed
+                    self.send_response(302)
+                    self.send_header("Location", "/ok" + self.path[len("/redirect") :])
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                elif mode == "flaky2" and seen <= 2:  # two failures, then success
+                    out, status, ctype = b"warming up", 503, "text/plain"
                 else:
-                    rid = (doc or {}).get("requestId", "")
-                    out = json.dumps({"requestId": rid, "timestamp": int(time.time() * 1000)}).encode()
-                    status, ctype = 200, "application/json"
+                    out, status, ctype = good, 200, "application/json"
                 self.send_response(status)
                 self.send_header("Content-Type", ctype)
                 self.send_header("Content-Length", str(len(out)))

@@ -7,29 +7,7 @@ import uuid
 import botocore.exceptions
 import pytest
 
-from conftest import ACCOUNT, b64, http_destination, unique
-
-STATUS = "HTTPStatusCode"
-
-
-def error_of(excinfo):
-    """(code, message, status, request id) of a botocore ClientError."""
-    e = excinfo.value
-    meta = e.response["ResponseMetadata"]
-    return e.response["Error"]["Code"], e.response["Error"]["Message"], meta[STATUS], meta.get("RequestId")
-
-
-def assert_aws_error(resp, status, code):
-    """A raw response is an AWS JSON 1.1 error: status, small flat body, request id."""
-    assert resp.status_code == status, resp.text
-    assert resp.headers.get("x-amzn-RequestId"), dict(resp.headers)
-    assert resp.headers["Content-Type"].startswith("application/x-amz-json-1.1")
-    body = resp.json()
-    assert set(body) == {"__type", "message"}, body
-    assert body["__type"] == code, body
-    assert isinstance(body["message"], str) and body["message"]
-    return body["message"]
-
+from conftest import ACCOUNT, STATUS, assert_aws_error, b64, error_of, http_destination, unique
 
 @pytest.fixture(scope="module")
 def fh(hydrant):
@@ -95,7 +73,7 @@ def test_data_path_and_response_shapes(hydrant, fh, receiver):
     assert r["Encrypted"] is False
     assert len(r["RequestResponses"]) == len(batch)
     assert all(set(x) == {"RecordId"} for x in r["RequestResponses"])
-    assert len({x["RecordId"] for x in r["RequestResponses"]} | {r["RequestResponses"][0]["RecordId"]}) == 4
+    assert len({x["RecordId"] for x in r["RequestResponses"]}) == len(batch)
 
     got = receiver.wait_records(path, 1 + len(batch))
     assert got == [single] + batch
@@ -184,6 +162,8 @@ def test_oversized_record_in_batch(hydrant, fh, stream, guard):
     assert "records.2.member.data" in message
     assert "records.1.member.data" not in message and "records.3.member.data" not in message
     assert len(message) < 2048, "the record's data must not be echoed whole"
+    body = {"DeliveryStreamName": name, "Records": [{"Data": b64(b"ok")}, {"Data": b64(b"y" * 1_024_001)}]}
+    assert "records.2.member.data" in assert_aws_error(hydrant.raw("PutRecordBatch", body), 400, "ValidationException")
 
 
 def test_oversized_single_record(hydrant, fh, stream, guard):
@@ -203,6 +183,9 @@ def test_batch_over_4_mib(hydrant, fh, stream, guard):
     code, message, status, rid = error_of(ei)
     assert (code, status, message) == ("InvalidArgumentException", 400, "Records size exceeds 4 MB limit")
     assert rid
+    body = {"DeliveryStreamName": name, "Records": [{"Data": b64(b"q" * 840_000)}] * 5}
+    msg = assert_aws_error(hydrant.raw("PutRecordBatch", body), 400, "InvalidArgumentException")
+    assert msg == "Records size exceeds 4 MB limit"
     # Far over: refused from the body's size.
     with pytest.raises(botocore.exceptions.ClientError) as ei:
         fh.put_record_batch(DeliveryStreamName=name, Records=[{"Data": b"w" * 1_000_000}] * 5)

@@ -111,16 +111,20 @@ def test_create_put_describe_and_delivery(hydrant, receiver):
 
 def test_list_delivery_streams_paging(hydrants, receiver):
     h = hydrants("cli-list")
-    names = ["charlie", "alpha", "echo", "bravo", "delta"]
+    names = ["charlie", "alpha", "echo", "bravo", "delta"] + [f"zulu-{i:02}" for i in range(7, 0, -1)]
     fh = h.client()  # setup through boto3 (faster); the listing itself goes through the CLI
     for n in names:
         fh.create_delivery_stream(
             DeliveryStreamName=n, HttpEndpointDestinationConfiguration=http_destination(receiver.url(f"/ok/list-{n}"))
         )
     ordered = sorted(names)
+    assert ordered[:5] == ["alpha", "bravo", "charlie", "delta", "echo"]
 
-    r = h.aws("list-delivery-streams")
+    r = h.aws("list-delivery-streams")  # default Limit: 10
     assert r.rc == 0, r.stderr
+    assert r.json == {"DeliveryStreamNames": ordered[:10], "HasMoreDeliveryStreams": True}
+
+    r = h.aws("list-delivery-streams", "--limit", "100")
     assert r.json == {"DeliveryStreamNames": ordered, "HasMoreDeliveryStreams": False}
 
     r = h.aws("list-delivery-streams", "--limit", "2")
@@ -129,10 +133,14 @@ def test_list_delivery_streams_paging(hydrants, receiver):
     r = h.aws("list-delivery-streams", "--limit", "2", "--exclusive-start-delivery-stream-name", "bravo")
     assert r.json == {"DeliveryStreamNames": ["charlie", "delta"], "HasMoreDeliveryStreams": True}
 
-    r = h.aws("list-delivery-streams", "--limit", "2", "--exclusive-start-delivery-stream-name", "delta")
-    assert r.json == {"DeliveryStreamNames": ["echo"], "HasMoreDeliveryStreams": False}
+    r = h.aws("list-delivery-streams", "--limit", "2", "--exclusive-start-delivery-stream-name", "zulu-05")
+    assert r.json == {"DeliveryStreamNames": ["zulu-06", "zulu-07"], "HasMoreDeliveryStreams": False}
 
-    r = h.aws("list-delivery-streams", "--delivery-stream-type", "DirectPut", "--limit", "5")
+    # A start name that is not a stream still pages from where it would sort.
+    r = h.aws("list-delivery-streams", "--limit", "3", "--exclusive-start-delivery-stream-name", "d")
+    assert r.json == {"DeliveryStreamNames": ["delta", "echo", "zulu-01"], "HasMoreDeliveryStreams": True}
+
+    r = h.aws("list-delivery-streams", "--delivery-stream-type", "DirectPut", "--limit", "12")
     assert r.json == {"DeliveryStreamNames": ordered, "HasMoreDeliveryStreams": False}
 
     r = h.aws("list-delivery-streams", "--limit", "10001")  # botocore checks only the minimum
