@@ -53,6 +53,15 @@ pub fn json_path<'a>(root: &'a Value, path: &[String]) -> Option<&'a Value> {
     Some(v)
 }
 
+/// [`json_path`] from an object's map (a log's attribute tree); an empty path is `None`.
+pub fn map_path<'a>(map: &'a Map<String, Value>, path: &[String]) -> Option<&'a Value> {
+    if path.is_empty() {
+        return None;
+    }
+    let (child, used) = step(map, path)?;
+    json_path(child, &path[used..])
+}
+
 /// One step of a path in `map`: the child and how many segments its key covers.
 pub(crate) fn step<'a>(map: &'a Map<String, Value>, rest: &[String]) -> Option<(&'a Value, usize)> {
     if let Some(v) = map.get(&rest[0]) {

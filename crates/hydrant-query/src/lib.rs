@@ -106,7 +106,7 @@ pub mod eval;
 mod parse;
 
 pub use ast::{parse_number, Bound, Cidr, Field, Pattern, PatternPart, Predicate, Query, Reserved, Term};
-pub use document::{json_path, Document, JsonLog};
+pub use document::{json_path, map_path, Document, JsonLog};
 pub use parse::{parse, ParseError};
 
 /// Lowercases one character (the first char of its lowercase mapping), as the parser does

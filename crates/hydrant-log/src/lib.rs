@@ -1,0 +1,134 @@
+//! Hydrant's log model.
+//!
+//! A [`Log`] is what the intake stores and searches: Datadog's reserved attributes
+//! (date, host, service, status, source, message, trace id) as fields, normalised tags,
+//! and the remaining attributes as a JSON tree. Receivers build logs with
+//! [`preprocess::preprocess`], pipelines change them, stores index them; the search
+//! syntax of `hydrant-query` reads them through [`hydrant_query::Document`].
+
+#![warn(missing_docs)]
+
+pub mod preprocess;
+pub mod status;
+pub mod tags;
+
+use hydrant_query::{map_path, Document, Reserved};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+/// One log.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Log {
+    /// Unique id (time-ordered, so ids sort by arrival).
+    pub id: String,
+    /// The log's date, ms since the epoch.
+    pub timestamp_ms: i64,
+    /// `host`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
+    /// `service`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service: Option<String>,
+    /// `source` (from `ddsource`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+    /// `status`, one of Datadog's levels (`info` when nothing says otherwise).
+    pub status: String,
+    /// `message`.
+    #[serde(default)]
+    pub message: String,
+    /// `trace_id`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trace_id: Option<String>,
+    /// Normalised tags, `key:value` or bare `value`, without duplicates.
+    #[serde(default)]
+    pub tags: Vec<String>,
+    /// Every other attribute.
+    #[serde(default)]
+    pub attributes: Map<String, Value>,
+}
+
+impl Log {
+    /// A new log with a fresh id, received now.
+    pub fn new(timestamp_ms: i64) -> Self {
+        Log {
+            id: new_id(timestamp_ms),
+            timestamp_ms,
+            host: None,
+            service: None,
+            source: None,
+            status: status::DEFAULT.to_string(),
+            message: String::new(),
+            trace_id: None,
+            tags: Vec::new(),
+            attributes: Map::new(),
+        }
+    }
+
+    /// Adds a tag after normalising it; no duplicates.
+    pub fn add_tag(&mut self, raw: &str) {
+        if let Some(t) = tags::normalize(raw) {
+            if !self.tags.contains(&t) {
+                self.tags.push(t);
+            }
+        }
+    }
+
+    /// Values of the tags with `key` (the text before the first `:`).
+    pub fn tag_values<'a>(&'a self, key: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        self.tags.iter().filter_map(move |t| t.split_once(':').filter(|(k, _)| *k == key).map(|(_, v)| v))
+    }
+
+    /// The log as the search API shows it: reserved attributes, tags, and the attribute
+    /// tree (with the reserved ones in it too, as Datadog does).
+    pub fn to_api_json(&self) -> Value {
+        let mut attrs = self.attributes.clone();
+        for (k, v) in [("host", &self.host), ("service", &self.service), ("trace_id", &self.trace_id)] {
+            if let Some(v) = v {
+                attrs.entry(k.to_string()).or_insert_with(|| Value::String(v.clone()));
+            }
+        }
+        serde_json::json!({
+            "timestamp": chrono::DateTime::from_timestamp_millis(self.timestamp_ms)
+                .unwrap_or_default()
+                .to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            "host": self.host,
+            "service": self.service,
+            "status": self.status,
+            "message": self.message,
+            "tags": self.tags,
+            "attributes": attrs,
+        })
+    }
+}
+
+/// A time-ordered unique id: 12 hex digits of milliseconds, then 20 random hex digits.
+pub fn new_id(timestamp_ms: i64) -> String {
+    let random = uuid::Uuid::new_v4().simple().to_string();
+    format!("{:012x}{}", timestamp_ms.max(0), &random[..20])
+}
+
+impl Document for Log {
+    fn message(&self) -> Option<&str> {
+        Some(&self.message)
+    }
+
+    fn reserved(&self, r: Reserved) -> Option<&str> {
+        match r {
+            Reserved::Host => self.host.as_deref(),
+            Reserved::Source => self.source.as_deref(),
+            Reserved::Status => Some(&self.status),
+            Reserved::Service => self.service.as_deref(),
+            Reserved::TraceId => self.trace_id.as_deref(),
+            Reserved::Message => Some(&self.message),
+        }
+    }
+
+    fn tags(&self) -> &[String] {
+        &self.tags
+    }
+
+    fn attribute(&self, path: &[String]) -> Option<&Value> {
+        map_path(&self.attributes, path)
+    }
+}

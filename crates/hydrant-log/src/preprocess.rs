@@ -1,0 +1,223 @@
+//! Preprocessing: what Datadog does to every log before any pipeline. The reserved
+//! attributes are taken from the first attribute present in each list of aliases (in
+//! this order of precedence), and that attribute leaves the attribute tree (the date's
+//! alias stays, since users search on its original form).
+//!
+//! | reserved | aliases |
+//! |---|---|
+//! | source | `ddsource`, `source` |
+//! | host | `host`, `hostname`, `syslog.hostname` |
+//! | date | `@timestamp`, `timestamp`, `_timestamp`, `Timestamp`, `eventTime`, `date`, `published_date`, `syslog.timestamp` |
+//! | message | `message`, `msg`, `log` |
+//! | status | `status`, `severity`, `level`, `syslog.severity` |
+//! | service | `service`, `syslog.appname` |
+//! | trace_id | `dd.trace_id`, `contextMap.dd.trace_id` |
+//!
+//! `ddtags` (`"k:v,k2:v2"`) become tags. A date outside 18 h in the past to 2 h in the
+//! future of the time received is not trusted: the log is dated when received (Datadog
+//! drops such logs; keeping them is kinder, and the original stays in its attribute).
+
+use chrono::{DateTime, NaiveDateTime, TimeZone, Utc};
+use serde_json::{Map, Value};
+
+use crate::{status, tags, Log};
+
+const SOURCE: &[&str] = &["ddsource", "source"];
+const HOST: &[&str] = &["host", "hostname", "syslog.hostname"];
+const DATE: &[&str] =
+    &["@timestamp", "timestamp", "_timestamp", "Timestamp", "eventTime", "date", "published_date", "syslog.timestamp"];
+const MESSAGE: &[&str] = &["message", "msg", "log"];
+const STATUS: &[&str] = &["status", "severity", "level", "syslog.severity"];
+const SERVICE: &[&str] = &["service", "syslog.appname"];
+const TRACE_ID: &[&str] = &["dd.trace_id", "contextMap.dd.trace_id"];
+
+/// How far in the past a log's own date is trusted.
+pub const MAX_PAST_MS: i64 = 18 * 3600 * 1000;
+/// How far in the future a log's own date is trusted.
+pub const MAX_FUTURE_MS: i64 = 2 * 3600 * 1000;
+
+/// Builds a log from its attributes, received at `received_ms`.
+pub fn preprocess(mut attributes: Map<String, Value>, received_ms: i64) -> Log {
+    let mut log = Log::new(received_ms);
+    log.source = take_string(&mut attributes, SOURCE);
+    log.host = take_string(&mut attributes, HOST);
+    if let Some(ms) = DATE.iter().find_map(|a| get(&attributes, a).and_then(parse_date)) {
+        if ms >= received_ms - MAX_PAST_MS && ms <= received_ms + MAX_FUTURE_MS {
+            log.timestamp_ms = ms;
+            log.id = crate::new_id(ms);
+        }
+    }
+    if let Some(m) = take(&mut attributes, MESSAGE) {
+        log.message = match m {
+            Value::String(s) => s,
+            other => other.to_string(),
+        };
+    }
+    if let Some(s) = take(&mut attributes, STATUS) {
+        log.status = status::normalize(&s).to_string();
+    }
+    log.service = take_string(&mut attributes, SERVICE);
+    log.trace_id = take_string(&mut attributes, TRACE_ID);
+    if let Some(Value::String(list)) = attributes.remove("ddtags") {
+        for t in tags::parse_list(&list) {
+            if !log.tags.contains(&t) {
+                log.tags.push(t);
+            }
+        }
+    }
+    log.attributes = attributes;
+    log
+}
+
+/// The attribute at a dotted path (each dot a level; a key containing the dots counts too).
+fn get<'a>(map: &'a Map<String, Value>, path: &str) -> Option<&'a Value> {
+    if let Some(v) = map.get(path) {
+        return Some(v);
+    }
+    let (head, rest) = path.split_once('.')?;
+    get(map.get(head)?.as_object()?, rest)
+}
+
+/// Removes and returns the first present, non-null attribute of `aliases`.
+fn take(map: &mut Map<String, Value>, aliases: &[&str]) -> Option<Value> {
+    aliases.iter().find_map(|a| remove(map, a))
+}
+
+fn take_string(map: &mut Map<String, Value>, aliases: &[&str]) -> Option<String> {
+    take(map, aliases).map(|v| match v {
+        Value::String(s) => s,
+        other => other.to_string(),
+    })
+}
+
+fn remove(map: &mut Map<String, Value>, path: &str) -> Option<Value> {
+    if map.get(path).is_some_and(|v| !v.is_null()) {
+        return map.remove(path);
+    }
+    let (head, rest) = path.split_once('.')?;
+    let child = map.get_mut(head)?.as_object_mut()?;
+    let v = remove(child, rest)?;
+    if child.is_empty() {
+        map.remove(head);
+    }
+    Some(v)
+}
+
+/// ISO 8601 / RFC 3339, Unix milliseconds (or seconds, for small numbers), RFC 3164.
+pub fn parse_date(v: &Value) -> Option<i64> {
+    match v {
+        Value::Number(n) => {
+            let x = n.as_f64()?;
+            // Values below 10^11 are seconds (that is before 1973 in milliseconds).
+            Some(if x.abs() < 1e11 { (x * 1000.0) as i64 } else { x as i64 })
+        }
+        Value::String(s) => {
+            let s = s.trim();
+            if let Ok(n) = s.parse::<f64>() {
+                return parse_date(&serde_json::json!(n));
+            }
+            if let Ok(d) = DateTime::parse_from_rfc3339(s) {
+                return Some(d.timestamp_millis());
+            }
+            for f in ["%Y-%m-%dT%H:%M:%S%.f%z", "%Y-%m-%d %H:%M:%S%.f%z", "%Y-%m-%d %H:%M:%S%.f %z"] {
+                if let Ok(d) = DateTime::parse_from_str(s, f) {
+                    return Some(d.timestamp_millis());
+                }
+            }
+            for f in ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f", "%Y/%m/%d %H:%M:%S"] {
+                if let Ok(d) = NaiveDateTime::parse_from_str(s, f) {
+                    return Some(Utc.from_utc_datetime(&d).timestamp_millis());
+                }
+            }
+            rfc3164(s)
+        }
+        _ => None,
+    }
+}
+
+/// `Jan  2 15:04:05` (syslog, no year: the current year, or last year if that would be
+/// in the future).
+fn rfc3164(s: &str) -> Option<i64> {
+    let now = Utc::now();
+    let with_year = format!("{} {}", now.format("%Y"), s.split_whitespace().collect::<Vec<_>>().join(" "));
+    let d = NaiveDateTime::parse_from_str(&with_year, "%Y %b %d %H:%M:%S").ok()?;
+    let mut t = Utc.from_utc_datetime(&d);
+    if t > now + chrono::Duration::days(1) {
+        t = t.with_year_minus_one()?;
+    }
+    Some(t.timestamp_millis())
+}
+
+trait MinusYear: Sized {
+    fn with_year_minus_one(self) -> Option<Self>;
+}
+
+impl MinusYear for DateTime<Utc> {
+    fn with_year_minus_one(self) -> Option<Self> {
+        use chrono::Datelike;
+        self.with_year(self.year() - 1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn attrs(v: Value) -> Map<String, Value> {
+        v.as_object().unwrap().clone()
+    }
+
+    #[test]
+    fn reserved_attributes_by_precedence() {
+        let now = Utc::now().timestamp_millis();
+        let log = preprocess(
+            attrs(json!({
+                "msg": "second choice", "log": "third", "level": "ERROR", "hostname": "web-1",
+                "ddsource": "nginx", "syslog": {"appname": "front"}, "dd": {"trace_id": "123"},
+                "ddtags": "env:Prod,team:a", "other": {"x": 1}
+            })),
+            now,
+        );
+        assert_eq!(log.message, "second choice");
+        assert_eq!(log.attributes["log"], "third");
+        assert_eq!(log.status, "error");
+        assert_eq!(log.host.as_deref(), Some("web-1"));
+        assert_eq!(log.source.as_deref(), Some("nginx"));
+        assert_eq!(log.service.as_deref(), Some("front"));
+        assert_eq!(log.trace_id.as_deref(), Some("123"));
+        assert_eq!(log.tags, vec!["env:prod", "team:a"]);
+        assert_eq!(log.attributes.keys().collect::<Vec<_>>(), vec!["log", "other"]);
+        assert_eq!(log.timestamp_ms, now);
+    }
+
+    #[test]
+    fn dates() {
+        let now = Utc::now().timestamp_millis();
+        let iso = DateTime::from_timestamp_millis(now - 60_000).unwrap().to_rfc3339();
+        let log = preprocess(attrs(json!({"@timestamp": iso, "message": "m"})), now);
+        assert_eq!(log.timestamp_ms, now - 60_000);
+        assert!(log.attributes.contains_key("@timestamp"));
+        let log = preprocess(attrs(json!({"timestamp": now - 5000})), now);
+        assert_eq!(log.timestamp_ms, now - 5000);
+        let log = preprocess(attrs(json!({"date": (now - 7000) / 1000})), now);
+        assert_eq!(log.timestamp_ms, (now - 7000) / 1000 * 1000);
+        // Too old: dated when received.
+        let log = preprocess(attrs(json!({"timestamp": now - MAX_PAST_MS - 1000})), now);
+        assert_eq!(log.timestamp_ms, now);
+        assert_eq!(parse_date(&json!("2023-01-27T16:53:42.123Z")), Some(1674838422123));
+        assert_eq!(parse_date(&json!("2023/01/27 16:53:42")), Some(1674838422000));
+        assert!(parse_date(&json!("Jan 27 16:53:42")).is_some());
+        assert_eq!(parse_date(&json!("not a date")), None);
+    }
+
+    #[test]
+    fn message_and_status_defaults() {
+        let log = preprocess(attrs(json!({"message": {"nested": true}, "status": 3})), 0);
+        assert_eq!(log.message, r#"{"nested":true}"#);
+        assert_eq!(log.status, "error");
+        let log = preprocess(Map::new(), 0);
+        assert_eq!(log.status, "info");
+        assert_eq!(log.message, "");
+    }
+}

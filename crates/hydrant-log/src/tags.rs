@@ -1,0 +1,66 @@
+//! Tag normalisation, per Datadog's rules: a tag starts with a letter; letters, digits
+//! and `_ - : . /` are kept, other characters become `_`; at most 200 characters;
+//! lowercased, except the values of `host` and `device` tags.
+
+/// Longest tag kept.
+pub const MAX_LEN: usize = 200;
+
+/// Normalises one tag; `None` when nothing of it is left.
+pub fn normalize(raw: &str) -> Option<String> {
+    let raw = raw.trim();
+    // Everything before the first letter goes: a tag must start with one.
+    let start = raw.find(|c: char| c.is_alphabetic())?;
+    let raw = &raw[start..];
+    let keep_case = matches!(raw.split_once(':'), Some((k, _)) if k.eq_ignore_ascii_case("host") || k.eq_ignore_ascii_case("device"));
+    let mut out = String::with_capacity(raw.len().min(MAX_LEN));
+    let mut key_done = false;
+    for c in raw.chars() {
+        if out.chars().count() >= MAX_LEN {
+            break;
+        }
+        let c = if c.is_alphanumeric() || "_-:./".contains(c) { c } else { '_' };
+        if c == ':' {
+            key_done = true;
+        }
+        if keep_case && key_done {
+            out.push(c);
+        } else {
+            out.extend(c.to_lowercase());
+        }
+    }
+    // Runs of replaced characters collapse, and a tag does not end with one or a colon.
+    let mut collapsed = String::with_capacity(out.len());
+    for c in out.chars() {
+        if c == '_' && collapsed.ends_with('_') {
+            continue;
+        }
+        collapsed.push(c);
+    }
+    let trimmed = collapsed.trim_end_matches(['_', ':']);
+    (!trimmed.is_empty()).then(|| trimmed.to_string())
+}
+
+/// Splits a `ddtags`-style list (`"env:prod,team:a"`) and normalises each tag.
+pub fn parse_list(list: &str) -> impl Iterator<Item = String> + '_ {
+    list.split(',').filter_map(normalize)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rules() {
+        assert_eq!(normalize("Env:Prod").as_deref(), Some("env:prod"));
+        assert_eq!(normalize("kube_namespace:fargate-namespace").as_deref(), Some("kube_namespace:fargate-namespace"));
+        assert_eq!(normalize("host:MyHost.Example").as_deref(), Some("host:MyHost.Example"));
+        assert_eq!(normalize("team:a b!c").as_deref(), Some("team:a_b_c"));
+        assert_eq!(normalize("  9lives:x").as_deref(), Some("lives:x"));
+        assert_eq!(normalize("a:b:c/d.e-f").as_deref(), Some("a:b:c/d.e-f"));
+        assert_eq!(normalize("env:").as_deref(), Some("env"));
+        assert_eq!(normalize("123"), None);
+        assert_eq!(normalize(""), None);
+        assert_eq!(normalize(&"x".repeat(300)).map(|t| t.len()), Some(200));
+        assert_eq!(parse_list("env:prod, team:A,,").collect::<Vec<_>>(), vec!["env:prod", "team:a"]);
+    }
+}
