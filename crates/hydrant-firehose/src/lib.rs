@@ -27,7 +27,9 @@ pub mod sink;
 pub mod state_file;
 pub mod stream;
 pub mod validate;
-pub mod wal;
+
+/// The write-ahead log (its own crate, shared with the intake).
+pub use hydrant_wal as wal;
 
 pub use config::FirehoseConfig;
 pub use service::Firehose;

@@ -305,6 +305,7 @@ mod tests {
             generation: Uuid::nil(),
             first_seq,
             arrival_ms: 1000 + first_seq,
+            meta: Bytes::new(),
             records: (0..n).map(|i| Bytes::from(format!("r{}", first_seq + i as u64))).collect(),
         }
     }

@@ -1,7 +1,8 @@
-//! The write-ahead log: where a Put's records become durable before the Put is
-//! acknowledged.
+//! The write-ahead log: where records become durable before they are acknowledged
+//! (a Firehose Put, an intake batch).
 //!
-//! One log serves every stream, so that concurrent Puts share fsyncs (group commit):
+//! One log serves every stream of a service, so that concurrent writers share fsyncs
+//! (group commit):
 //! a dedicated thread takes every frame waiting in its queue, writes them with one
 //! `write`, makes them durable with one `fdatasync`, hands each frame's records to its
 //! stream and only then acknowledges the Puts. The log is a directory of segment files
@@ -13,7 +14,14 @@
 //! ```text
 //! u32 length of the rest | u32 crc32 of the body | body:
 //!   u8 version (1) | [u8; 16] stream generation | u64 first sequence number |
-//!   u64 arrival time (ms since epoch) | u32 record count | (u32 length, bytes) * count
+//!   u64 arrival time (ms since epoch) | u32 record count |
+//!   u16 meta length | meta | (u32 length, bytes) * count
+//! ```
+//!
+//! `meta` is the writer's own per-entry data (the intake keeps the Firehose request id
+//! there, so that deduplication survives a restart); empty for most entries.
+//!
+//! ```text
 //! ```
 //!
 //! A torn or corrupt tail (power loss mid-write) is detected by length and CRC on
@@ -34,7 +42,9 @@ use uuid::Uuid;
 
 const VERSION: u8 = 1;
 const FRAME_HEADER: usize = 8;
-const BODY_HEADER: usize = 1 + 16 + 8 + 8 + 4;
+const BODY_HEADER: usize = 1 + 16 + 8 + 8 + 4 + 2;
+/// Longest `meta` an entry can carry.
+pub const MAX_META: usize = u16::MAX as usize;
 /// Frames are taken from the queue until this many bytes are gathered for one write.
 const MAX_GROUP_BYTES: usize = 32 << 20;
 
@@ -48,7 +58,13 @@ pub struct FrameBuilder {
 impl FrameBuilder {
     /// A frame for records of `generation`, expected to hold about `capacity` bytes.
     pub fn new(generation: Uuid, arrival_ms: u64, capacity: usize) -> Self {
-        let mut buf = BytesMut::with_capacity(FRAME_HEADER + BODY_HEADER + capacity);
+        Self::with_meta(generation, arrival_ms, &[], capacity)
+    }
+
+    /// A frame carrying `meta` (at most [`MAX_META`] bytes; longer is cut).
+    pub fn with_meta(generation: Uuid, arrival_ms: u64, meta: &[u8], capacity: usize) -> Self {
+        let meta = &meta[..meta.len().min(MAX_META)];
+        let mut buf = BytesMut::with_capacity(FRAME_HEADER + BODY_HEADER + meta.len() + capacity);
         buf.put_u32_le(0); // length, patched in `finish`
         buf.put_u32_le(0); // crc, patched in `seal`
         buf.put_u8(VERSION);
@@ -56,6 +72,8 @@ impl FrameBuilder {
         buf.put_u64_le(0); // first sequence number, patched in `seal`
         buf.put_u64_le(arrival_ms);
         buf.put_u32_le(0); // count, patched in `finish`
+        buf.put_u16_le(meta.len() as u16);
+        buf.put_slice(meta);
         FrameBuilder { buf, offsets: Vec::new() }
     }
 
@@ -134,7 +152,10 @@ impl UnsealedFrame {
         let arrival_at = FRAME_HEADER + 1 + 16 + 8;
         let arrival_ms = u64::from_le_bytes(bytes[arrival_at..arrival_at + 8].try_into().expect("8 bytes"));
         let generation = Uuid::from_slice(&bytes[FRAME_HEADER + 1..FRAME_HEADER + 17]).expect("16 bytes");
-        Frame { bytes, entry: Entry { generation, first_seq, arrival_ms, records } }
+        let meta_at = FRAME_HEADER + BODY_HEADER;
+        let meta_len = u16::from_le_bytes(bytes[meta_at - 2..meta_at].try_into().expect("2 bytes")) as usize;
+        let meta = bytes.slice(meta_at..meta_at + meta_len);
+        Frame { bytes, entry: Entry { generation, first_seq, arrival_ms, meta, records } }
     }
 }
 
@@ -154,6 +175,8 @@ pub struct Entry {
     pub first_seq: u64,
     /// When the Put arrived.
     pub arrival_ms: u64,
+    /// The writer's per-entry data (see the module docs).
+    pub meta: Bytes,
     /// The records' data.
     pub records: Vec<Bytes>,
 }
@@ -455,8 +478,13 @@ fn decode_frame(data: &Bytes, pos: usize) -> Option<(Entry, usize)> {
     let first_seq = u64::from_le_bytes(body[17..25].try_into().ok()?);
     let arrival_ms = u64::from_le_bytes(body[25..33].try_into().ok()?);
     let count = u32::from_le_bytes(body[33..37].try_into().ok()?) as usize;
-    let mut records = Vec::with_capacity(count);
-    let mut at = BODY_HEADER;
+    let meta_len = u16::from_le_bytes(body[37..39].try_into().ok()?) as usize;
+    if BODY_HEADER + meta_len > len {
+        return None;
+    }
+    let meta = data.slice(body_at + BODY_HEADER..body_at + BODY_HEADER + meta_len);
+    let mut records = Vec::with_capacity(count.min(len / 4));
+    let mut at = BODY_HEADER + meta_len;
     for _ in 0..count {
         let l = u32::from_le_bytes(body.get(at..at + 4)?.try_into().ok()?) as usize;
         at += 4;
@@ -466,7 +494,7 @@ fn decode_frame(data: &Bytes, pos: usize) -> Option<(Entry, usize)> {
         records.push(data.slice(body_at + at..body_at + at + l));
         at += l;
     }
-    (at == len).then_some((Entry { generation, first_seq, arrival_ms, records }, body_at + len))
+    (at == len).then_some((Entry { generation, first_seq, arrival_ms, meta, records }, body_at + len))
 }
 
 #[cfg(test)]
@@ -563,6 +591,24 @@ mod tests {
         let removed = wal.collect_garbage(|_, _| true).unwrap();
         assert_eq!(removed, 1);
         assert_eq!(wal.segment_count(), 1);
+    }
+
+    #[tokio::test]
+    async fn meta_round_trips() {
+        let dir = tempfile::tempdir().unwrap();
+        let g = Uuid::new_v4();
+        {
+            let (wal, _) = Wal::open(dir.path(), 1 << 20, true, None).unwrap();
+            let mut b = FrameBuilder::with_meta(g, 5, b"request-id-1", 16);
+            b.push(b"r");
+            let e = append(&wal, b.finish().seal(0)).await;
+            assert_eq!(&e.meta[..], b"request-id-1");
+            append(&wal, frame(g, 1, &[b"s"])).await;
+        }
+        let (_, entries) = Wal::open(dir.path(), 1 << 20, true, None).unwrap();
+        assert_eq!(&entries[0].meta[..], b"request-id-1");
+        assert_eq!(entries[0].records[0], Bytes::from("r"));
+        assert!(entries[1].meta.is_empty());
     }
 
     #[test]
