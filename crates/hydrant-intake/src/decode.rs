@@ -1,0 +1,205 @@
+//! Turning what receivers get into logs' attribute maps.
+//!
+//! A Firehose record (base64 already decoded) is, in order of detection:
+//! - gzip (magic `1f 8b`): gunzipped first, then read again (CloudWatch Logs
+//!   subscription payloads, Fluent Bit's per-record `compression gzip`);
+//! - a CloudWatch Logs payload (`messageType` + `logEvents`): one log per event with
+//!   `aws.awslogs.{logGroup,logStream,owner}`; `CONTROL_MESSAGE` payloads are dropped;
+//! - one or more newline-delimited JSON objects (Fluent Bit sends one per record,
+//!   newline-terminated; `simple_aggregation` puts several in one record): one log each;
+//! - anything else: plain text, the whole record is the message.
+
+use std::io::Read;
+
+use serde_json::{Map, Value};
+
+/// What one record became.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Decoded {
+    /// Logs' attributes.
+    Logs(Vec<Map<String, Value>>),
+    /// A record that carries no log (a CloudWatch control message).
+    Nothing,
+}
+
+/// The most a gzip'd record may inflate to: more is refused rather than exhausting memory.
+pub const MAX_INFLATED: u64 = 8 << 20;
+
+/// Gunzips `data`, refusing output over `limit`.
+pub fn gunzip(data: &[u8], limit: u64) -> std::io::Result<Vec<u8>> {
+    let mut out = Vec::with_capacity(data.len() * 4);
+    let n = flate2::read::GzDecoder::new(data).take(limit + 1).read_to_end(&mut out)?;
+    if n as u64 > limit {
+        return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, "inflates beyond the limit"));
+    }
+    Ok(out)
+}
+
+/// Decodes one Firehose record.
+pub fn record(data: &[u8]) -> Result<Decoded, String> {
+    if data.starts_with(&[0x1f, 0x8b]) {
+        let inflated = gunzip(data, MAX_INFLATED).map_err(|e| format!("gzip'd record: {e}"))?;
+        return Ok(uncompressed(&inflated));
+    }
+    Ok(uncompressed(data))
+}
+
+fn uncompressed(data: &[u8]) -> Decoded {
+    let text = String::from_utf8_lossy(data);
+    let trimmed = text.trim();
+    if trimmed.starts_with('{') {
+        if let Some(objects) = json_lines(trimmed) {
+            if let [one] = objects.as_slice() {
+                if let Some(cw) = cloudwatch(one) {
+                    return cw;
+                }
+            }
+            return Decoded::Logs(objects);
+        }
+    }
+    let mut m = Map::new();
+    m.insert("message".into(), Value::String(text.trim_end_matches(['\n', '\r']).to_string()));
+    Decoded::Logs(vec![m])
+}
+
+/// Parses a stream of JSON objects (newline-delimited or simply concatenated); `None`
+/// when any part is not a JSON object.
+fn json_lines(text: &str) -> Option<Vec<Map<String, Value>>> {
+    let mut out = Vec::new();
+    for v in serde_json::Deserializer::from_str(text).into_iter::<Value>() {
+        match v.ok()? {
+            Value::Object(m) => out.push(m),
+            _ => return None,
+        }
+    }
+    (!out.is_empty()).then_some(out)
+}
+
+/// A CloudWatch Logs subscription payload, if `m` is one.
+fn cloudwatch(m: &Map<String, Value>) -> Option<Decoded> {
+    let kind = m.get("messageType")?.as_str()?;
+    if kind == "CONTROL_MESSAGE" {
+        return Some(Decoded::Nothing);
+    }
+    let events = m.get("logEvents")?.as_array()?;
+    let group = m.get("logGroup").and_then(Value::as_str).unwrap_or_default();
+    let mut awslogs = Map::new();
+    for k in ["logGroup", "logStream", "owner"] {
+        if let Some(v) = m.get(k) {
+            awslogs.insert(k.to_string(), v.clone());
+        }
+    }
+    let source = source_of_log_group(group);
+    let mut logs = Vec::with_capacity(events.len());
+    for e in events {
+        let message = e.get("message").and_then(Value::as_str).unwrap_or_default();
+        // A JSON message becomes attributes, as with any other JSON log.
+        let mut log = match serde_json::from_str::<Value>(message.trim()) {
+            Ok(Value::Object(obj)) => obj,
+            _ => {
+                let mut l = Map::new();
+                l.insert("message".into(), Value::String(message.to_string()));
+                l
+            }
+        };
+        if let Some(ts) = e.get("timestamp") {
+            log.entry("timestamp").or_insert_with(|| ts.clone());
+        }
+        if let Some(id) = e.get("id") {
+            log.entry("id").or_insert_with(|| id.clone());
+        }
+        let aws = log.entry("aws").or_insert_with(|| Value::Object(Map::new()));
+        if let Value::Object(aws) = aws {
+            aws.insert("awslogs".into(), Value::Object(awslogs.clone()));
+        }
+        log.entry("ddsource").or_insert_with(|| Value::String(source.clone()));
+        logs.push(log);
+    }
+    Some(Decoded::Logs(logs))
+}
+
+/// Datadog's source for a CloudWatch log group: `/aws/lambda/..` -> lambda,
+/// `/aws/rds/..` -> rds, other `/aws/<service>/..` -> that service, else the group.
+pub fn source_of_log_group(group: &str) -> String {
+    match group.strip_prefix("/aws/").and_then(|rest| rest.split('/').next()) {
+        Some(service) if !service.is_empty() => service.to_string(),
+        _ => group.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+    use std::io::Write;
+
+    fn gzip(data: &[u8]) -> Vec<u8> {
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        e.write_all(data).unwrap();
+        e.finish().unwrap()
+    }
+
+    fn logs(d: Decoded) -> Vec<Map<String, Value>> {
+        match d {
+            Decoded::Logs(l) => l,
+            Decoded::Nothing => panic!("no logs"),
+        }
+    }
+
+    #[test]
+    fn fluent_bit_record() {
+        let rec = br#"{"log":"hello","stream":"stdout","kubernetes":{"namespace_name":"fargate-namespace"}}
+"#;
+        let l = logs(record(rec).unwrap());
+        assert_eq!(l.len(), 1);
+        assert_eq!(l[0]["kubernetes"]["namespace_name"], "fargate-namespace");
+    }
+
+    #[test]
+    fn aggregated_records() {
+        let rec = b"{\"a\":1}\n{\"a\":2}\n";
+        let l = logs(record(rec).unwrap());
+        assert_eq!(l.iter().map(|m| m["a"].as_i64().unwrap()).collect::<Vec<_>>(), vec![1, 2]);
+    }
+
+    #[test]
+    fn plain_text_and_almost_json() {
+        let l = logs(record(b"2023/01/27 16:53:42 [notice] 1#1: start worker processes\n").unwrap());
+        assert_eq!(l[0]["message"], "2023/01/27 16:53:42 [notice] 1#1: start worker processes");
+        let l = logs(record(b"{not json").unwrap());
+        assert_eq!(l[0]["message"], "{not json");
+        let l = logs(record(b"[1,2]").unwrap());
+        assert_eq!(l[0]["message"], "[1,2]");
+    }
+
+    #[test]
+    fn cloudwatch_payloads() {
+        let payload = json!({
+            "messageType": "DATA_MESSAGE", "owner": "123456789012", "logGroup": "/aws/lambda/my-fn",
+            "logStream": "2023/01/27/[$LATEST]abc", "subscriptionFilters": ["f"],
+            "logEvents": [
+                {"id": "1", "timestamp": 1674838422000i64, "message": "START RequestId: x"},
+                {"id": "2", "timestamp": 1674838422001i64, "message": "{\"level\":\"error\",\"msg\":\"boom\"}"}
+            ]
+        });
+        let l = logs(record(&gzip(payload.to_string().as_bytes())).unwrap());
+        assert_eq!(l.len(), 2);
+        assert_eq!(l[0]["message"], "START RequestId: x");
+        assert_eq!(l[0]["aws"]["awslogs"]["logGroup"], "/aws/lambda/my-fn");
+        assert_eq!(l[0]["aws"]["awslogs"]["owner"], "123456789012");
+        assert_eq!(l[0]["ddsource"], "lambda");
+        assert_eq!(l[1]["level"], "error");
+        assert_eq!(l[1]["timestamp"], 1674838422001i64);
+        let control = json!({"messageType": "CONTROL_MESSAGE", "logEvents": [{"message": "CWL CONTROL MESSAGE"}]});
+        assert_eq!(record(&gzip(control.to_string().as_bytes())).unwrap(), Decoded::Nothing);
+        assert_eq!(source_of_log_group("/aws/rds/instance/db/error"), "rds");
+        assert_eq!(source_of_log_group("my-app-logs"), "my-app-logs");
+    }
+
+    #[test]
+    fn gzip_bombs_are_refused() {
+        let big = vec![b'a'; (MAX_INFLATED + 10) as usize];
+        assert!(record(&gzip(&big)).is_err());
+        assert!(record(&[0x1f, 0x8b, 0, 1, 2]).is_err());
+    }
+}

@@ -1,0 +1,7 @@
+//! A Datadog-compatible logs intake.
+
+#![warn(missing_docs)]
+
+pub mod decode;
+pub mod keys;
+pub mod receive;
