@@ -3,5 +3,6 @@
 #![warn(missing_docs)]
 
 pub mod decode;
+pub mod ingest;
 pub mod keys;
 pub mod receive;

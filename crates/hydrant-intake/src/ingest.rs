@@ -1,0 +1,473 @@
+//! Durable ingestion: a batch of logs is run through the pipelines, written to the
+//! write-ahead log (fsync'd, group-committed) and only then acknowledged; an indexer
+//! thread makes it searchable and commits the index, after which the log's segments go.
+//!
+//! Firehose retries a batch with the same request id until it sees a 200: the ids of
+//! accepted batches are remembered (in each log entry's meta, and in a snapshot written
+//! with every index commit), so a retried batch is acknowledged again without being
+//! stored twice, also across restarts. Concurrent retries of one id wait for the first.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+use hydrant_log::Log;
+use hydrant_wal::{Entry, FrameBuilder, Wal};
+use serde::{Deserialize, Serialize};
+use tokio::sync::{broadcast, oneshot, OnceCell};
+use uuid::Uuid;
+
+/// Where acknowledged logs go to be searched.
+pub trait Index: Send + Sync + 'static {
+    /// Adds logs (searchable after the next commit).
+    fn add(&self, logs: &[Log]) -> anyhow::Result<()>;
+    /// Makes everything added durable, recording `payload` with it.
+    fn commit(&self, payload: &str) -> anyhow::Result<()>;
+    /// The payload of the last commit.
+    fn committed_payload(&self) -> Option<String>;
+}
+
+/// Firehose's longest retry window (RetryOptions.DurationInSeconds max 7200 s), plus margin:
+/// request ids are remembered this long.
+pub const DEDUPE_WINDOW: Duration = Duration::from_secs(7200 + 600);
+
+/// The one log stream of the intake in the write-ahead log.
+const GENERATION: Uuid = Uuid::nil();
+
+/// The pipelines, as a function applied to each log before it is stored.
+pub type Transform = Arc<dyn Fn(&mut Log) + Send + Sync>;
+
+/// Why a batch was not accepted.
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    /// Too much is waiting to be indexed: 503, retry later.
+    #[error("the intake is overloaded; retry later")]
+    Overloaded,
+    /// The write-ahead log failed: 503.
+    #[error("logs could not be made durable: {0}")]
+    Storage(String),
+}
+
+/// What happened to an accepted batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Accepted {
+    /// Stored now (this many logs).
+    Stored(usize),
+    /// A retry of a batch already stored.
+    Duplicate,
+}
+
+#[derive(Default, Serialize, Deserialize)]
+struct Commit {
+    /// Every log entry below this sequence number is in the index.
+    seq: u64,
+}
+
+type DedupeMap = HashMap<String, (Arc<OnceCell<()>>, u64)>;
+
+/// The ingestion path.
+pub struct Ingest {
+    wal: Arc<Wal>,
+    next_seq: Mutex<u64>,
+    dedupe: Arc<Mutex<DedupeMap>>,
+    transform: RwLock<Transform>,
+    tail: broadcast::Sender<Arc<Log>>,
+    queued: Arc<AtomicU64>,
+    max_queued: u64,
+    to_indexer: std::sync::mpsc::Sender<Entry>,
+}
+
+/// Options of [`Ingest::open`].
+pub struct Options {
+    /// Bytes acknowledged but not yet indexed before batches are refused with 503.
+    pub max_queued_bytes: u64,
+    /// How often the index commits (the search delay).
+    pub commit_interval: Duration,
+    /// fsync the log (off only for benchmarks of the rest).
+    pub fsync: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options { max_queued_bytes: 1 << 30, commit_interval: Duration::from_millis(500), fsync: true }
+    }
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+}
+
+impl Ingest {
+    /// Opens the log under `dir`, re-indexes what the index had not committed, and starts
+    /// the indexer.
+    pub fn open(dir: &Path, index: Arc<dyn Index>, options: Options) -> anyhow::Result<Arc<Ingest>> {
+        std::fs::create_dir_all(dir)?;
+        let committed: Commit =
+            index.committed_payload().and_then(|p| serde_json::from_str(&p).ok()).unwrap_or_default();
+        let (wal, entries) = Wal::open(&dir.join("wal"), 64 << 20, options.fsync, None)?;
+        let wal = Arc::new(wal);
+        let snapshot_path = dir.join("dedupe.json");
+        let mut dedupe: DedupeMap = HashMap::new();
+        let cutoff = now_ms().saturating_sub(DEDUPE_WINDOW.as_millis() as u64);
+        if let Ok(bytes) = std::fs::read(&snapshot_path) {
+            let ids: HashMap<String, u64> = serde_json::from_slice(&bytes).unwrap_or_default();
+            for (id, at) in ids.into_iter().filter(|(_, at)| *at >= cutoff) {
+                dedupe.insert(id, (Arc::new(OnceCell::new_with(Some(()))), at));
+            }
+        }
+        let queued = Arc::new(AtomicU64::new(0));
+        let (tx, rx) = std::sync::mpsc::channel::<Entry>();
+        let mut next_seq = committed.seq;
+        let mut replay = 0usize;
+        for e in entries {
+            next_seq = next_seq.max(e.end_seq());
+            if !e.meta.is_empty() {
+                let id = String::from_utf8_lossy(&e.meta).to_string();
+                dedupe.insert(id, (Arc::new(OnceCell::new_with(Some(()))), e.arrival_ms));
+            }
+            if e.end_seq() > committed.seq {
+                replay += e.records.len();
+                queued.fetch_add(entry_bytes(&e), Ordering::Relaxed);
+                tx.send(e).expect("indexer channel open");
+            }
+        }
+        if replay > 0 {
+            tracing::info!(logs = replay, "re-indexing acknowledged logs the index had not committed");
+        }
+        let dedupe = Arc::new(Mutex::new(dedupe));
+        let indexer = Indexer {
+            index,
+            wal: wal.clone(),
+            dedupe: dedupe.clone(),
+            queued: queued.clone(),
+            snapshot_path,
+            commit_interval: options.commit_interval,
+            committed: committed.seq,
+        };
+        std::thread::Builder::new().name("hydrant-indexer".into()).spawn(move || indexer.run(rx))?;
+        Ok(Arc::new(Ingest {
+            wal,
+            next_seq: Mutex::new(next_seq),
+            dedupe,
+            transform: RwLock::new(Arc::new(|_: &mut Log| {})),
+            tail: broadcast::channel(4096).0,
+            queued,
+            max_queued: options.max_queued_bytes,
+            to_indexer: tx,
+        }))
+    }
+
+    /// Replaces the pipelines applied to new logs.
+    pub fn set_transform(&self, t: Transform) {
+        *self.transform.write().expect("transform poisoned") = t;
+    }
+
+    /// Subscribes to logs as they are accepted (live tail).
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<Log>> {
+        self.tail.subscribe()
+    }
+
+    /// Bytes acknowledged and not yet indexed.
+    pub fn queued_bytes(&self) -> u64 {
+        self.queued.load(Ordering::Relaxed)
+    }
+
+    /// Accepts a batch: durable when this returns `Ok`. With a `request_id` already
+    /// accepted, nothing is stored and `Duplicate` is answered.
+    pub async fn accept(&self, logs: Vec<Log>, request_id: Option<&str>) -> Result<Accepted, IngestError> {
+        let Some(id) = request_id else {
+            return self.store(logs, None).await;
+        };
+        let cell = {
+            let mut d = self.dedupe.lock().expect("dedupe poisoned");
+            d.entry(id.to_string()).or_insert_with(|| (Arc::new(OnceCell::new()), now_ms())).0.clone()
+        };
+        let mut outcome = Accepted::Duplicate;
+        cell.get_or_try_init(|| async {
+            outcome = self.store(logs, Some(id)).await?;
+            Ok::<(), IngestError>(())
+        })
+        .await?;
+        Ok(outcome)
+    }
+
+    async fn store(&self, mut logs: Vec<Log>, request_id: Option<&str>) -> Result<Accepted, IngestError> {
+        let n = logs.len();
+        if n == 0 {
+            return Ok(Accepted::Stored(0));
+        }
+        {
+            let transform = self.transform.read().expect("transform poisoned").clone();
+            for log in &mut logs {
+                transform(log);
+            }
+        }
+        let mut frame = FrameBuilder::with_meta(GENERATION, now_ms(), request_id.unwrap_or("").as_bytes(), n * 512);
+        for log in &logs {
+            frame.push_with(|buf| {
+                use bytes::BufMut;
+                serde_json::to_writer(buf.writer(), log).is_ok()
+            });
+        }
+        let bytes = frame.data_bytes() as u64;
+        if self.queued.fetch_add(bytes, Ordering::AcqRel) + bytes > self.max_queued && self.queued_bytes() > bytes {
+            self.queued.fetch_sub(bytes, Ordering::AcqRel);
+            return Err(IngestError::Overloaded);
+        }
+        let (tx, rx) = oneshot::channel();
+        {
+            let mut next = self.next_seq.lock().expect("seq poisoned");
+            let first = *next;
+            *next += n as u64;
+            let to_indexer = self.to_indexer.clone();
+            self.wal.append(
+                frame.finish().seal(first),
+                Box::new(move |result| {
+                    let ok = match result {
+                        Ok(entry) => {
+                            let _ = to_indexer.send(entry);
+                            Ok(())
+                        }
+                        Err(e) => Err(e.to_string()),
+                    };
+                    let _ = tx.send(ok);
+                }),
+            );
+        }
+        match rx.await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                self.queued.fetch_sub(bytes, Ordering::AcqRel);
+                return Err(IngestError::Storage(e));
+            }
+            Err(_) => return Err(IngestError::Storage("the log writer stopped".into())),
+        }
+        if self.tail.receiver_count() > 0 {
+            for log in logs {
+                let _ = self.tail.send(Arc::new(log));
+            }
+        }
+        Ok(Accepted::Stored(n))
+    }
+}
+
+fn entry_bytes(e: &Entry) -> u64 {
+    e.records.iter().map(|r| r.len() as u64).sum()
+}
+
+struct Indexer {
+    index: Arc<dyn Index>,
+    wal: Arc<Wal>,
+    dedupe: Arc<Mutex<DedupeMap>>,
+    queued: Arc<AtomicU64>,
+    snapshot_path: PathBuf,
+    commit_interval: Duration,
+    committed: u64,
+}
+
+impl Indexer {
+    fn run(mut self, rx: std::sync::mpsc::Receiver<Entry>) {
+        let mut pending_bytes = 0u64;
+        let mut next = self.committed;
+        let mut last_commit = Instant::now();
+        loop {
+            let wait = self.commit_interval.saturating_sub(last_commit.elapsed());
+            match rx.recv_timeout(if pending_bytes > 0 { wait } else { Duration::from_secs(3600) }) {
+                Ok(entry) => {
+                    let logs: Vec<Log> = entry
+                        .records
+                        .iter()
+                        .filter_map(|r| match serde_json::from_slice(r) {
+                            Ok(l) => Some(l),
+                            Err(e) => {
+                                tracing::error!(error = %e, "undecodable log in the write-ahead log; skipped");
+                                None
+                            }
+                        })
+                        .collect();
+                    if let Err(e) = self.index.add(&logs) {
+                        tracing::error!(error = %e, "indexing failed");
+                    }
+                    pending_bytes += entry_bytes(&entry);
+                    next = next.max(entry.end_seq());
+                }
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                    if pending_bytes > 0 {
+                        self.commit(next, &mut pending_bytes);
+                    }
+                    return;
+                }
+            }
+            if pending_bytes > 0 && last_commit.elapsed() >= self.commit_interval {
+                self.commit(next, &mut pending_bytes);
+                last_commit = Instant::now();
+            }
+        }
+    }
+
+    fn commit(&mut self, next: u64, pending_bytes: &mut u64) {
+        let payload = serde_json::to_string(&Commit { seq: next }).expect("serializable");
+        // The dedupe snapshot goes first: once the index commit lets log segments go,
+        // the ids they carried must already be on disk.
+        if let Err(e) = self.write_snapshot() {
+            tracing::error!(error = %e, "writing the request id snapshot failed; keeping the log");
+            return;
+        }
+        if let Err(e) = self.index.commit(&payload) {
+            tracing::error!(error = %e, "index commit failed; will retry");
+            return;
+        }
+        self.committed = next;
+        self.queued.fetch_sub((*pending_bytes).min(self.queued.load(Ordering::Relaxed)), Ordering::AcqRel);
+        *pending_bytes = 0;
+        let committed = self.committed;
+        if let Err(e) = self.wal.collect_garbage(|_, end| end <= committed) {
+            tracing::warn!(error = %e, "write-ahead log cleanup failed");
+        }
+    }
+
+    fn write_snapshot(&self) -> std::io::Result<()> {
+        let cutoff = now_ms().saturating_sub(DEDUPE_WINDOW.as_millis() as u64);
+        let ids: HashMap<String, u64> = {
+            let mut d = self.dedupe.lock().expect("dedupe poisoned");
+            d.retain(|_, (_, at)| *at >= cutoff);
+            d.iter().filter(|(_, (cell, _))| cell.initialized()).map(|(k, (_, at))| (k.clone(), *at)).collect()
+        };
+        let tmp = self.snapshot_path.with_extension("tmp");
+        std::fs::write(&tmp, serde_json::to_vec(&ids)?)?;
+        std::fs::File::open(&tmp)?.sync_all()?;
+        std::fs::rename(&tmp, &self.snapshot_path)?;
+        if let Some(dir) = self.snapshot_path.parent() {
+            std::fs::File::open(dir)?.sync_all()?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An index kept in a JSON file, rewritten at each commit: enough to test what the
+    /// ingest path promises across restarts without the real store.
+    struct FileIndex {
+        path: PathBuf,
+        pending: Mutex<Vec<Log>>,
+        committed: Mutex<(Vec<Log>, Option<String>)>,
+    }
+
+    impl FileIndex {
+        fn open(path: PathBuf) -> Arc<FileIndex> {
+            let committed = std::fs::read(&path).ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or_default();
+            Arc::new(FileIndex { path, pending: Mutex::new(Vec::new()), committed: Mutex::new(committed) })
+        }
+        fn messages(&self) -> Vec<String> {
+            self.committed.lock().unwrap().0.iter().map(|l| l.message.clone()).collect()
+        }
+    }
+
+    impl Index for FileIndex {
+        fn add(&self, logs: &[Log]) -> anyhow::Result<()> {
+            self.pending.lock().unwrap().extend_from_slice(logs);
+            Ok(())
+        }
+        fn commit(&self, payload: &str) -> anyhow::Result<()> {
+            let mut c = self.committed.lock().unwrap();
+            c.0.append(&mut self.pending.lock().unwrap());
+            c.1 = Some(payload.to_string());
+            std::fs::write(&self.path, serde_json::to_vec(&*c)?)?;
+            Ok(())
+        }
+        fn committed_payload(&self) -> Option<String> {
+            self.committed.lock().unwrap().1.clone()
+        }
+    }
+
+    fn log(m: &str) -> Log {
+        let mut l = Log::new(1);
+        l.message = m.to_string();
+        l
+    }
+
+    async fn wait_for(index: &FileIndex, n: usize) {
+        for _ in 0..200 {
+            if index.messages().len() >= n {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        panic!("index has {:?}", index.messages());
+    }
+
+    fn options() -> Options {
+        Options { commit_interval: Duration::from_millis(20), ..Options::default() }
+    }
+
+    #[tokio::test]
+    async fn accepted_logs_are_transformed_and_indexed() {
+        let dir = tempfile::tempdir().unwrap();
+        let index = FileIndex::open(dir.path().join("index.json"));
+        let ingest = Ingest::open(dir.path(), index.clone(), options()).unwrap();
+        ingest.set_transform(Arc::new(|l: &mut Log| l.add_tag("seen:yes")));
+        let mut tail = ingest.subscribe();
+        assert_eq!(ingest.accept(vec![log("a"), log("b")], None).await.unwrap(), Accepted::Stored(2));
+        assert_eq!(tail.recv().await.unwrap().message, "a");
+        wait_for(&index, 2).await;
+        assert_eq!(index.committed.lock().unwrap().0[0].tags, vec!["seen:yes"]);
+    }
+
+    #[tokio::test]
+    async fn request_ids_deduplicate_across_restarts() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let index = FileIndex::open(dir.path().join("index.json"));
+            let ingest = Ingest::open(dir.path(), index.clone(), options()).unwrap();
+            assert_eq!(ingest.accept(vec![log("a")], Some("req-1")).await.unwrap(), Accepted::Stored(1));
+            assert_eq!(ingest.accept(vec![log("a")], Some("req-1")).await.unwrap(), Accepted::Duplicate);
+            // Concurrent retries of one id: one stores, the other waits and is a duplicate.
+            let (x, y) = tokio::join!(
+                ingest.accept(vec![log("c")], Some("req-2")),
+                ingest.accept(vec![log("c")], Some("req-2"))
+            );
+            let mut outcomes = [x.unwrap(), y.unwrap()];
+            outcomes.sort_by_key(|o| *o == Accepted::Duplicate);
+            assert_eq!(outcomes, [Accepted::Stored(1), Accepted::Duplicate]);
+            wait_for(&index, 2).await;
+        }
+        let index = FileIndex::open(dir.path().join("index.json"));
+        let ingest = Ingest::open(dir.path(), index.clone(), options()).unwrap();
+        assert_eq!(ingest.accept(vec![log("a")], Some("req-1")).await.unwrap(), Accepted::Duplicate);
+        assert_eq!(ingest.accept(vec![log("d")], Some("req-3")).await.unwrap(), Accepted::Stored(1));
+        wait_for(&index, 3).await;
+        assert_eq!(index.messages(), vec!["a", "c", "d"]);
+    }
+
+    #[tokio::test]
+    async fn logs_the_index_had_not_committed_are_replayed() {
+        let dir = tempfile::tempdir().unwrap();
+        // An index that never commits: as if the process died before the commit.
+        struct Forgetful;
+        impl Index for Forgetful {
+            fn add(&self, _: &[Log]) -> anyhow::Result<()> {
+                Ok(())
+            }
+            fn commit(&self, _: &str) -> anyhow::Result<()> {
+                anyhow::bail!("disk on fire")
+            }
+            fn committed_payload(&self) -> Option<String> {
+                None
+            }
+        }
+        {
+            let ingest = Ingest::open(dir.path(), Arc::new(Forgetful), options()).unwrap();
+            ingest.accept(vec![log("x"), log("y")], Some("r")).await.unwrap();
+        }
+        let index = FileIndex::open(dir.path().join("index.json"));
+        let _ingest = Ingest::open(dir.path(), index.clone(), options()).unwrap();
+        wait_for(&index, 2).await;
+        assert_eq!(index.messages(), vec!["x", "y"]);
+    }
+}
