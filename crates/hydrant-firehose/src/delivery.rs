@@ -25,6 +25,10 @@ use crate::stream::{ConsumerId, Record};
 
 /// At most this many records go in one request.
 pub const MAX_RECORDS_PER_REQUEST: usize = 10_000;
+/// A request body is at most 64 MiB before compression. Base64 takes 4 bytes per 3 and
+/// each record adds at most 15 bytes of JSON around its data, so this much record data
+/// fits in one request (SizeInMBs=64 would not: about 85 MiB of body).
+pub const MAX_REQUEST_DATA_BYTES: u64 = ((64 << 20) - MAX_RECORDS_PER_REQUEST as u64 * 15 - 1024) / 4 * 3;
 /// A response body larger than this is `HttpEndpoint.ResponseTooLarge`.
 const MAX_RESPONSE_BYTES: usize = 1 << 20;
 
@@ -88,7 +92,10 @@ pub async fn run(svc: Arc<Firehose>, stream: Arc<Stream>) {
     loop {
         let batch = next_batch(&stream, cursor, |d| Limits {
             buffering: http_settings(d)
-                .map(|h| h.buffering)
+                .map(|h| crate::destination::Buffering {
+                    size_bytes: h.buffering.size_bytes.min(MAX_REQUEST_DATA_BYTES),
+                    ..h.buffering
+                })
                 .unwrap_or(crate::destination::Buffering { size_bytes: 5 << 20, interval: Duration::from_secs(300) }),
             max_records: MAX_RECORDS_PER_REQUEST,
         })
@@ -96,12 +103,7 @@ pub async fn run(svc: Arc<Firehose>, stream: Arc<Stream>) {
         let Some(batch) = batch else { return };
         let (first, end) = (batch[0].seq, batch[batch.len() - 1].seq + 1);
         cursor = end;
-        // The same batch gets the same id on every retry, and after a restart too when
-        // it is cut the same way, so receivers can drop what they already accepted.
-        let mut name = stream.generation.as_bytes().to_vec();
-        name.extend_from_slice(&first.to_be_bytes());
-        name.extend_from_slice(&end.to_be_bytes());
-        let request_id = Uuid::new_v5(&Uuid::NAMESPACE_OID, &name).to_string();
+        let request_id = batch_request_id(stream.generation, first, end);
         let labels = DeliveryLabels { stream: stream.name.clone(), outcome: String::new() };
         match deliver(&svc, &stream, &batch, &request_id).await {
             Outcome::Delivered => {
@@ -127,6 +129,27 @@ pub async fn run(svc: Arc<Firehose>, stream: Arc<Stream>) {
             Outcome::Cancelled => return,
         }
     }
+}
+
+/// The request id of the batch `[first, end)`. The same batch gets the same id on every
+/// retry, and after a restart too when it is cut the same way, so receivers can drop
+/// what they already accepted.
+pub(crate) fn batch_request_id(generation: Uuid, first: u64, end: u64) -> String {
+    let mut name = generation.as_bytes().to_vec();
+    name.extend_from_slice(&first.to_be_bytes());
+    name.extend_from_slice(&end.to_be_bytes());
+    Uuid::new_v5(&Uuid::NAMESPACE_OID, &name).to_string()
+}
+
+/// One attempt to deliver `batch` with the stream's current settings (the failed-data
+/// backup uses it to hand parked batches to an endpoint that recovered).
+pub(crate) async fn attempt_once(svc: &Firehose, stream: &Stream, batch: &[Record]) -> Result<(), Failure> {
+    let settings = stream.settings.borrow().clone();
+    let Some(h) = http_settings(&settings) else {
+        return Err(Failure::new("InternalFailure", "the stream no longer has an HTTP endpoint"));
+    };
+    let request_id = batch_request_id(stream.generation, batch[0].seq, batch[batch.len() - 1].seq + 1);
+    attempt(&svc.http, h, &stream.arn, batch, &request_id).await
 }
 
 fn watermark(stream: &Stream) -> u64 {
@@ -337,15 +360,18 @@ async fn read_limited(mut resp: reqwest::Response, limit: usize) -> Result<Vec<u
 
 fn transport_failure(e: &reqwest::Error) -> Failure {
     let chain = error_chain(e);
+    // The top-level message names the URL, which may well contain "tls" or "ssl":
+    // classify by the causes only.
+    let causes = std::error::Error::source(e).map(error_chain).unwrap_or_default();
     if e.is_timeout() {
         Failure::new(
             "HttpEndpoint.RequestTimeout",
             "The delivery timed out before a response was received and will be retried. If this error persists, contact the owner of the endpoint to resolve the issue.",
         )
-    } else if chain.contains("certificate")
-        || chain.contains("tls")
-        || chain.contains("handshake")
-        || chain.contains("ssl")
+    } else if causes.contains("certificate")
+        || causes.contains("tls")
+        || causes.contains("handshake")
+        || causes.contains("ssl")
     {
         Failure::new(
             "HttpEndpoint.SSLHandshakeFailure",
@@ -393,6 +419,17 @@ mod tests {
         assert_eq!(v["records"][0]["data"], "aGVsbG8=");
         assert_eq!(v["records"][1]["data"], "eyJhIjoxfQo=");
         assert_eq!(v.as_object().unwrap().len(), 3);
+    }
+
+    #[test]
+    fn a_full_request_fits_in_64_mib() {
+        // The worst case: the most records, each with the most base64 padding.
+        let per = (MAX_REQUEST_DATA_BYTES / MAX_RECORDS_PER_REQUEST as u64) as usize / 3 * 3 + 1;
+        let n = (MAX_REQUEST_DATA_BYTES as usize / per).min(MAX_RECORDS_PER_REQUEST);
+        let batch: Vec<Record> =
+            (0..n).map(|i| Record { seq: i as u64, arrival_ms: 0, data: Bytes::from(vec![b'x'; per]) }).collect();
+        let body = request_body("0b9d1a3c-6d4e-4c1f-9a0e-2f3b4c5d6e7f", u64::MAX, &batch);
+        assert!(body.len() <= 64 << 20, "{} bytes", body.len());
     }
 
     #[test]

@@ -3,7 +3,8 @@
 //! failed-data backup (one JSON error document per line under `http-endpoint-failed/`).
 //!
 //! Object writes are retried until they succeed: a backup that cannot be written pauses
-//! delivery (through [`FailedBackup::push`]) rather than dropping anything.
+//! delivery (through [`FailedBackup::push`]) rather than dropping anything, until either
+//! the bucket or the endpoint (retried meanwhile) takes the waiting records.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -68,7 +69,7 @@ pub async fn run_objects(svc: Arc<Firehose>, stream: Arc<Stream>) {
         let oldest = Utc.timestamp_millis_opt(batch[0].arrival_ms as i64).single().unwrap_or_else(Utc::now);
         let key = object_key(&s3, &stream.name, stream.version_id(), oldest, None);
         let labels = ObjectLabels { stream: stream.name.clone(), kind: kind.to_string() };
-        if !write_object(&svc, &stream, &s3, &key, &body, &labels, None).await {
+        if !write_object(&svc, &stream, &s3, &key, &body, &labels).await {
             return;
         }
         stream.backlog.finalize(ConsumerId::Objects, first, end);
@@ -78,8 +79,7 @@ pub async fn run_objects(svc: Arc<Firehose>, stream: Arc<Stream>) {
 }
 
 /// Compresses and writes one object, retrying with back-off until it is written.
-/// Returns false if the stream was cancelled first. `healthy` is set false while
-/// writes fail and true again after a success.
+/// Returns false if the stream was cancelled first.
 async fn write_object(
     svc: &Firehose,
     stream: &Stream,
@@ -87,7 +87,31 @@ async fn write_object(
     key: &str,
     body: &[u8],
     labels: &ObjectLabels,
-    healthy: Option<&watch::Sender<bool>>,
+) -> bool {
+    let cfg = &svc.config.delivery;
+    let mut backoff = cfg.backoff_base;
+    loop {
+        if write_once(svc, stream, s3, key, body, labels, backoff).await {
+            return true;
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(backoff) => {}
+            _ = stream.cancel.cancelled() => return false,
+        }
+        backoff = (backoff * 2).min(cfg.backoff_max);
+    }
+}
+
+/// Compresses and writes one object once; whether it was written (failures are
+/// counted and logged, with `retry_in` for the log line).
+async fn write_once(
+    svc: &Firehose,
+    stream: &Stream,
+    s3: &S3Settings,
+    key: &str,
+    body: &[u8],
+    labels: &ObjectLabels,
+    retry_in: Duration,
 ) -> bool {
     let entry_name = key.rsplit('/').next().unwrap_or(key).trim_end_matches(".zip");
     let payload = match compress(s3.compression, body, entry_name) {
@@ -100,35 +124,21 @@ async fn write_object(
         }
     };
     let path = object_store::path::Path::from(key);
-    let cfg = &svc.config.delivery;
-    let mut backoff = cfg.backoff_base;
-    loop {
-        let result = match svc.buckets.get(&s3.bucket) {
-            Ok(store) => store.put(&path, payload.clone().into()).await.map(|_| ()),
-            Err(e) => Err(e),
-        };
-        match result {
-            Ok(()) => {
-                if let Some(h) = healthy {
-                    h.send_if_modified(|v| !std::mem::replace(v, true));
-                }
-                svc.metrics.objects_written.get_or_create(labels).inc();
-                tracing::debug!(stream = %stream.name, bucket = %s3.bucket, key, bytes = payload.len(), "object written");
-                return true;
-            }
-            Err(e) => {
-                if let Some(h) = healthy {
-                    h.send_if_modified(|v| std::mem::replace(v, false));
-                }
-                svc.metrics.object_write_errors.get_or_create(labels).inc();
-                tracing::warn!(stream = %stream.name, bucket = %s3.bucket, key, error = %e, retry_in_ms = backoff.as_millis() as u64, "object write failed; retrying");
-            }
+    let result = match svc.buckets.get(&s3.bucket) {
+        Ok(store) => store.put(&path, payload.clone().into()).await.map(|_| ()),
+        Err(e) => Err(e),
+    };
+    match result {
+        Ok(()) => {
+            svc.metrics.objects_written.get_or_create(labels).inc();
+            tracing::debug!(stream = %stream.name, bucket = %s3.bucket, key, bytes = payload.len(), "object written");
+            true
         }
-        tokio::select! {
-            _ = tokio::time::sleep(backoff) => {}
-            _ = stream.cancel.cancelled() => return false,
+        Err(e) => {
+            svc.metrics.object_write_errors.get_or_create(labels).inc();
+            tracing::warn!(stream = %stream.name, bucket = %s3.bucket, key, error = %e, retry_in_ms = retry_in.as_millis() as u64, "object write failed; retrying");
+            false
         }
-        backoff = (backoff * 2).min(cfg.backoff_max);
     }
 }
 
@@ -146,12 +156,23 @@ struct ErrorDocument<'a> {
     data_id: String,
 }
 
+/// A batch waiting in the backup buffer: its error documents, and its records, which go
+/// back to the endpoint if it recovers while the bucket is failing.
+struct Parked {
+    lines: Vec<u8>,
+    records: Vec<Record>,
+}
+
+impl Parked {
+    fn range(&self) -> (u64, u64) {
+        (self.records[0].seq, self.records[self.records.len() - 1].seq + 1)
+    }
+}
+
 #[derive(Default)]
 struct Pending {
-    lines: Vec<u8>,
-    ranges: Vec<(u64, u64)>,
-    records: u64,
-    oldest_arrival_ms: Option<u64>,
+    batches: Vec<Parked>,
+    bytes: u64,
     since: Option<Instant>,
 }
 
@@ -184,14 +205,15 @@ impl FailedBackup {
         FailedBackup { shared }
     }
 
-    /// Adds a batch that exhausted its retries. Waits while the backup is failing or
-    /// already holds twice its size hint; false if the stream was cancelled meanwhile.
+    /// Adds a batch that exhausted its retries. Waits while the backup is failing (until
+    /// the bucket or the endpoint takes what is parked) or already holds twice its size
+    /// hint; false if the stream was cancelled meanwhile.
     pub async fn push(&self, batch: Vec<Record>, x: Exhausted) -> bool {
         let s = &self.shared;
         let mut healthy = s.healthy.subscribe();
         loop {
             let cap = s3_of(&s.stream).buffering.size_bytes * 2;
-            let room = s.pending.lock().expect("pending poisoned").lines.len() as u64 <= cap;
+            let room = s.pending.lock().expect("pending poisoned").bytes <= cap;
             if *healthy.borrow_and_update() && room {
                 break;
             }
@@ -218,10 +240,8 @@ impl FailedBackup {
         }
         {
             let mut p = s.pending.lock().expect("pending poisoned");
-            p.lines.extend_from_slice(&lines);
-            p.ranges.push((batch[0].seq, batch[batch.len() - 1].seq + 1));
-            p.records += batch.len() as u64;
-            p.oldest_arrival_ms = Some(p.oldest_arrival_ms.map_or(batch[0].arrival_ms, |o| o.min(batch[0].arrival_ms)));
+            p.bytes += lines.len() as u64;
+            p.batches.push(Parked { lines, records: batch });
             p.since.get_or_insert_with(Instant::now);
         }
         s.wake.notify_one();
@@ -242,7 +262,7 @@ async fn flush_loop(s: Arc<Shared>) {
                 None => (false, None),
                 Some(since) => {
                     let due = since + hints.interval;
-                    (p.lines.len() as u64 >= hints.size_bytes || Instant::now() >= due, Some(due))
+                    (p.bytes >= hints.size_bytes || Instant::now() >= due, Some(due))
                 }
             }
         };
@@ -254,18 +274,73 @@ async fn flush_loop(s: Arc<Shared>) {
             }
             continue;
         }
-        let taken = std::mem::take(&mut *s.pending.lock().expect("pending poisoned"));
-        let s3 = s3_of(&s.stream);
-        let oldest =
-            Utc.timestamp_millis_opt(taken.oldest_arrival_ms.unwrap_or(0) as i64).single().unwrap_or_else(Utc::now);
-        let key = object_key(&s3, &s.stream.name, s.stream.version_id(), oldest, Some(HTTP_ENDPOINT_FAILED));
+        let mut parked = std::mem::take(&mut *s.pending.lock().expect("pending poisoned")).batches;
         let labels = ObjectLabels { stream: s.stream.name.clone(), kind: "failed-data-backup".into() };
-        if !write_object(&s.svc, &s.stream, &s3, &key, &taken.lines, &labels, Some(&s.healthy)).await {
-            return;
+        let cfg = &s.svc.config.delivery;
+        let mut backoff = cfg.backoff_base;
+        // Retries of the same content go to the same key, so a write that failed after
+        // all leaves no second copy.
+        let mut target: Option<(S3Settings, String)> = None;
+        loop {
+            let s3 = s3_of(&s.stream);
+            let (s3, key) = match target.take() {
+                Some((t, key)) if t == s3 => (t, key),
+                _ => {
+                    let oldest_ms = parked.iter().map(|b| b.records[0].arrival_ms).min().unwrap_or(0);
+                    let oldest = Utc.timestamp_millis_opt(oldest_ms as i64).single().unwrap_or_else(Utc::now);
+                    let key =
+                        object_key(&s3, &s.stream.name, s.stream.version_id(), oldest, Some(HTTP_ENDPOINT_FAILED));
+                    (s3, key)
+                }
+            };
+            let body: Vec<u8> = parked.iter().flat_map(|b| b.lines.iter().copied()).collect();
+            if write_once(&s.svc, &s.stream, &s3, &key, &body, &labels, backoff).await {
+                s.healthy.send_if_modified(|v| !std::mem::replace(v, true));
+                for b in &parked {
+                    let (first, end) = b.range();
+                    s.stream.backlog.finalize(ConsumerId::Http, first, end);
+                }
+                let records = parked.iter().map(|b| b.records.len() as u64).sum();
+                s.svc.metrics.object_records.get_or_create(&labels).inc_by(records);
+                break;
+            }
+            s.healthy.send_if_modified(|v| std::mem::replace(v, false));
+            // The bucket is failing too: delivery pauses until either path succeeds, so
+            // the parked batches go back to the endpoint, which may have recovered.
+            let parked_count = parked.len();
+            let mut kept = Vec::new();
+            for b in parked {
+                let result = tokio::select! {
+                    r = crate::delivery::attempt_once(&s.svc, &s.stream, &b.records) => r,
+                    _ = s.stream.cancel.cancelled() => return,
+                };
+                // A 413 is final there too: neither retried nor backed up.
+                let delivered = match result {
+                    Ok(()) => true,
+                    Err(f) => f.permanent,
+                };
+                if delivered {
+                    let (first, end) = b.range();
+                    tracing::info!(stream = %s.stream.name, records = b.records.len(), "endpoint took a batch waiting for the failing backup");
+                    s.stream.backlog.finalize(ConsumerId::Http, first, end);
+                } else {
+                    kept.push(b);
+                }
+            }
+            if kept.len() == parked_count {
+                target = Some((s3, key));
+            }
+            parked = kept;
+            if parked.is_empty() {
+                // Nothing is waiting any more: let delivery go on.
+                s.healthy.send_if_modified(|v| !std::mem::replace(v, true));
+                break;
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(backoff) => {}
+                _ = s.stream.cancel.cancelled() => return,
+            }
+            backoff = (backoff * 2).min(cfg.backoff_max);
         }
-        for (first, end) in &taken.ranges {
-            s.stream.backlog.finalize(ConsumerId::Http, *first, *end);
-        }
-        s.svc.metrics.object_records.get_or_create(&labels).inc_by(taken.records);
     }
 }

@@ -110,6 +110,8 @@ pub enum Reply {
     ContentEncoding,
     /// 302 to another path (must not be followed).
     Redirect,
+    /// 200, application/json, a valid body padded past the 1 MiB response limit.
+    TooLarge,
     /// Waits, then answers.
     Delay(Duration, Box<Reply>),
 }
@@ -404,10 +406,17 @@ async fn handle(state: Arc<Mutex<State>>, req: axum::extract::Request) -> Respon
     let (index, reply, request_id) = {
         let mut st = state.lock().unwrap();
         let mut v = Vec::new();
-        let (request_id, access_key, records) = check(&st.expect, &parts.method, &parts.uri, &parts.headers, &raw, &mut v);
+        let (request_id, access_key, records) =
+            check(&st.expect, &parts.method, &parts.uri, &parts.headers, &raw, &mut v);
         st.violations.extend(v.into_iter().map(|m| format!("request {request_id}: {m}")));
         let reply = st.queue.pop_front().unwrap_or_else(|| st.default.clone());
-        st.requests.push(Received { at: Instant::now(), request_id: request_id.clone(), access_key, records, answered: None });
+        st.requests.push(Received {
+            at: Instant::now(),
+            request_id: request_id.clone(),
+            access_key,
+            records,
+            answered: None,
+        });
         (st.requests.len() - 1, reply, request_id)
     };
     let mut r = reply.clone();
@@ -435,6 +444,13 @@ fn respond(r: &Reply, request_id: &str) -> Response<Body> {
         Reply::TextPlain => (200, "text/plain", good, None),
         Reply::NonJson => (200, "application/json", "OK".to_string(), None),
         Reply::ContentEncoding => (200, "application/json", good, Some("identity")),
+        Reply::TooLarge => (
+            200,
+            "application/json",
+            json!({ "requestId": request_id, "timestamp": now_ms(), "errorMessage": "", "pad": "x".repeat(1 << 20) })
+                .to_string(),
+            None,
+        ),
         Reply::Redirect => {
             return b.status(302).header("location", "/elsewhere").body(Body::empty()).unwrap();
         }
@@ -483,7 +499,8 @@ impl Harness {
         tweak(&mut config);
         let loaded = hydrant_firehose::auth::Principals::load(&config).unwrap();
         let svc = hydrant_firehose::Firehose::start(config, loaded.principals).await.unwrap();
-        let listener = hydrant_firehose::server::listen(svc.clone(), "127.0.0.1:0".parse().unwrap(), None).await.unwrap();
+        let listener =
+            hydrant_firehose::server::listen(svc.clone(), "127.0.0.1:0".parse().unwrap(), None).await.unwrap();
         let client = sdk_client(&format!("http://{}", listener.local_addr), data_dir);
         Harness { svc, listener: Some(listener), client, data_dir: data_dir.to_path_buf() }
     }
@@ -546,7 +563,8 @@ impl StreamSpec {
 
     /// What a strict receiver should expect of this stream's requests.
     pub fn expect(&self) -> Expect {
-        let url: url::Url = self.url.parse().unwrap();
+        // Before the receiver exists (its Url comes from it), the default path.
+        let url: url::Url = if self.url.is_empty() { "http://x/v1/input".parse() } else { self.url.parse() }.unwrap();
         let mut pq = url.path().to_string();
         if let Some(q) = url.query() {
             pq.push('?');
@@ -616,7 +634,7 @@ impl StreamSpec {
             .send()
             .await
             .unwrap_or_else(|e| panic!("creating {}: {:?}", self.name, e));
-        let arn = out.delivery_stream_arn().to_string();
+        let arn = out.delivery_stream_arn().expect("DeliveryStreamARN").to_string();
         assert_eq!(arn, stream_arn(&self.name));
         arn
     }
@@ -627,7 +645,9 @@ pub async fn put_batch(client: &aws_sdk_firehose::Client, stream: &str, records:
     let out = client
         .put_record_batch()
         .delivery_stream_name(stream)
-        .set_records(Some(records.iter().map(|r| Record::builder().data(Blob::new(r.clone())).build().unwrap()).collect()))
+        .set_records(Some(
+            records.iter().map(|r| Record::builder().data(Blob::new(r.clone())).build().unwrap()).collect(),
+        ))
         .send()
         .await
         .unwrap_or_else(|e| panic!("PutRecordBatch to {stream}: {e:?}"));
