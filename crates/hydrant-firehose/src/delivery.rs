@@ -236,6 +236,17 @@ pub fn request_body(request_id: &str, timestamp_ms: u64, batch: &[Record]) -> Ve
     s.into_bytes()
 }
 
+/// The request body of a batch, gzip'd when the destination asks for it.
+fn encode_body(request_id: &str, batch: &[Record], gzip: bool) -> std::io::Result<Vec<u8>> {
+    let body = request_body(request_id, now_ms(), batch);
+    if !gzip {
+        return Ok(body);
+    }
+    let mut enc = flate2::write::GzEncoder::new(Vec::with_capacity(body.len() / 4), flate2::Compression::fast());
+    enc.write_all(&body)?;
+    enc.finish()
+}
+
 /// The `X-Amz-Firehose-Common-Attributes` header value.
 fn common_attributes_header(attrs: &[(String, String)]) -> String {
     let map: serde_json::Map<String, serde_json::Value> =
@@ -250,7 +261,15 @@ async fn attempt(
     batch: &[Record],
     request_id: &str,
 ) -> Result<(), Failure> {
-    let mut body = request_body(request_id, now_ms(), batch);
+    // Encoding a batch (up to 48 MiB, then gzip) is long CPU work: off the async
+    // workers, so that Puts on the same runtime are not held up behind it.
+    let body = {
+        let (batch, request_id, gzip) = (batch.to_vec(), request_id.to_string(), h.gzip);
+        tokio::task::spawn_blocking(move || encode_body(&request_id, &batch, gzip))
+            .await
+            .map_err(|e| Failure::new("InternalFailure", e.to_string()))?
+            .map_err(|e| Failure::new("InternalFailure", e.to_string()))?
+    };
     let mut req = client
         .post(&h.url)
         .header("X-Amz-Firehose-Protocol-Version", "1.0")
@@ -264,10 +283,6 @@ async fn attempt(
         req = req.header("X-Amz-Firehose-Common-Attributes", common_attributes_header(&h.common_attributes));
     }
     if h.gzip {
-        let mut enc = flate2::write::GzEncoder::new(Vec::with_capacity(body.len() / 4), flate2::Compression::fast());
-        enc.write_all(&body)
-            .and_then(|_| enc.finish().map(|b| body = b))
-            .map_err(|e| Failure::new("InternalFailure", e.to_string()))?;
         req = req.header("Content-Encoding", "gzip");
     }
     let resp = req.body(body).send().await.map_err(|e| transport_failure(&e))?;

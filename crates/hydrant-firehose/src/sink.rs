@@ -113,8 +113,14 @@ async fn write_once(
     labels: &ObjectLabels,
     retry_in: Duration,
 ) -> bool {
-    let entry_name = key.rsplit('/').next().unwrap_or(key).trim_end_matches(".zip");
-    let payload = match compress(s3.compression, body, entry_name) {
+    let entry_name = key.rsplit('/').next().unwrap_or(key).trim_end_matches(".zip").to_string();
+    let format = s3.compression;
+    let raw = body.to_vec();
+    // Compressing an object (up to 128 MiB) is long CPU work: off the async workers.
+    let compressed = tokio::task::spawn_blocking(move || compress(format, &raw, &entry_name))
+        .await
+        .unwrap_or_else(|e| Err(std::io::Error::other(e.to_string())));
+    let payload = match compressed {
         Ok(p) => bytes::Bytes::from(p),
         Err(e) => {
             // Compression into memory cannot fail short of a bug; keep the data raw
