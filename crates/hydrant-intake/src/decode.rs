@@ -25,12 +25,23 @@ pub enum Decoded {
 /// The most a gzip'd record may inflate to: more is refused rather than exhausting memory.
 pub const MAX_INFLATED: u64 = 8 << 20;
 
+/// Why gunzipping failed.
+#[derive(Debug, thiserror::Error)]
+pub enum GunzipError {
+    /// The output would pass the limit.
+    #[error("inflates beyond {0} bytes")]
+    TooLarge(u64),
+    /// Not gzip, or damaged.
+    #[error("not valid gzip: {0}")]
+    Corrupt(#[from] std::io::Error),
+}
+
 /// Gunzips `data`, refusing output over `limit`.
-pub fn gunzip(data: &[u8], limit: u64) -> std::io::Result<Vec<u8>> {
-    let mut out = Vec::with_capacity(data.len() * 4);
+pub fn gunzip(data: &[u8], limit: u64) -> Result<Vec<u8>, GunzipError> {
+    let mut out = Vec::with_capacity(data.len().saturating_mul(4).min(limit as usize));
     let n = flate2::read::GzDecoder::new(data).take(limit + 1).read_to_end(&mut out)?;
     if n as u64 > limit {
-        return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, "inflates beyond the limit"));
+        return Err(GunzipError::TooLarge(limit));
     }
     Ok(out)
 }
