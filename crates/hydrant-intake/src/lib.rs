@@ -3,7 +3,8 @@
 //! Receivers ([`receivers`]) take Firehose's HTTP endpoint deliveries and Datadog's
 //! `/api/v2/logs` payloads, decode them ([`decode`], [`receive`]) into logs
 //! (`hydrant-log`), and hand them to [`ingest`], which runs the pipelines, makes them
-//! durable and acknowledges them; an indexer makes them searchable.
+//! durable and acknowledges them; an indexer puts them in the tantivy store
+//! (`hydrant-logstore`), which [`search_api`] and the explorer page query.
 
 #![warn(missing_docs)]
 
@@ -14,12 +15,18 @@ pub mod keys;
 pub mod metrics;
 pub mod receive;
 pub mod receivers;
+pub mod search_api;
 pub mod time_range;
 
+use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
+use axum::response::{Html, IntoResponse};
 use axum::routing::{get, post};
 use axum::Router;
+use hydrant_log::Log;
+use hydrant_logstore::{LogStore, LogStoreOptions};
 
 pub use config::IntakeConfig;
 
@@ -31,20 +38,98 @@ pub struct Intake {
     pub keys: keys::Keys,
     /// The ingestion path.
     pub ingest: Arc<ingest::Ingest>,
+    /// The log store.
+    pub store: Arc<LogStore>,
     /// Metrics.
     pub metrics: metrics::Metrics,
 }
 
+impl ingest::Index for LogStore {
+    fn add(&self, logs: &[Log]) -> anyhow::Result<()> {
+        Ok(LogStore::add(self, logs)?)
+    }
+
+    fn commit(&self, payload: &str) -> anyhow::Result<()> {
+        Ok(self.commit_with_payload(payload.to_string())?)
+    }
+
+    fn committed_payload(&self) -> Option<String> {
+        self.last_commit_payload().ok().flatten()
+    }
+}
+
+/// What [`Intake::start`] tells the operator.
+pub struct Started {
+    /// The intake.
+    pub intake: Arc<Intake>,
+    /// The file of the generated key pair, when the keys were generated.
+    pub generated_keys: Option<PathBuf>,
+}
+
+impl Intake {
+    /// Opens the store and the write-ahead log under `<data-dir>/intake/`, re-indexes what
+    /// was acknowledged but not committed, and starts retention.
+    pub fn start(config: IntakeConfig) -> anyhow::Result<Started> {
+        let dir = config.dir();
+        std::fs::create_dir_all(&dir)?;
+        let (keys, generated_keys) =
+            keys::Keys::load_or_generate(config.api_keys.clone(), config.app_keys.clone(), &dir)?;
+        let store = Arc::new(LogStore::open(&dir.join("index"), LogStoreOptions::default())?);
+        let ingest = ingest::Ingest::open(
+            &dir,
+            store.clone(),
+            ingest::Options {
+                max_queued_bytes: config.max_queued_bytes,
+                commit_interval: Duration::from_millis(config.commit_interval_ms.max(10)),
+                fsync: true,
+            },
+        )?;
+        let intake = Arc::new(Intake { config, keys, ingest, store, metrics: metrics::Metrics::default() });
+        spawn_retention(&intake);
+        Ok(Started { intake, generated_keys })
+    }
+}
+
+/// Deletes logs past the retention, hourly (and once at start).
+fn spawn_retention(intake: &Arc<Intake>) {
+    let weak = Arc::downgrade(intake);
+    std::thread::Builder::new()
+        .name("hydrant-retention".into())
+        .spawn(move || loop {
+            let Some(intake) = weak.upgrade() else { return };
+            let days = i64::from(intake.config.retention_days.max(1));
+            let cutoff = chrono::Utc::now().timestamp_millis() - days * 86_400_000;
+            match intake.store.delete_older_than(cutoff).and_then(|n| intake.store.commit().map(|_| n)) {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(deleted = n, days, "logs past retention deleted"),
+                Err(e) => tracing::warn!(error = %e, "retention failed"),
+            }
+            drop(intake);
+            std::thread::sleep(Duration::from_secs(3600));
+        })
+        .expect("spawning the retention thread");
+}
+
+const EXPLORER: &str = include_str!("explorer.html");
+
 /// The HTTP routes of an intake.
 pub fn router(intake: Arc<Intake>) -> Router {
     Router::new()
+        .route("/", get(|| async { Html(EXPLORER) }))
+        .route("/explorer", get(|| async { Html(EXPLORER) }))
         .route("/v1/input", post(receivers::v1_input))
         .route("/v1/input/", post(receivers::v1_input))
         .route("/api/v2/logs", post(receivers::v2_logs))
+        .route("/api/v2/logs/events/search", post(search_api::search_post))
+        .route("/api/v2/logs/events", get(search_api::search_get))
+        .route("/api/v2/logs/analytics/aggregate", post(search_api::aggregate))
+        .route("/api/v2/logs/tail", get(search_api::tail))
         .route("/health", get(|| async { axum::Json(serde_json::json!({"status": "ok"})) }))
         .route(
             "/metrics",
-            get(|axum::extract::State(i): axum::extract::State<Arc<Intake>>| async move { i.metrics.render() }),
+            get(|axum::extract::State(i): axum::extract::State<Arc<Intake>>| async move {
+                i.metrics.render().into_response()
+            }),
         )
         .with_state(intake)
 }

@@ -80,25 +80,31 @@ impl Log {
     }
 
     /// The log as the search API shows it: reserved attributes, tags, and the attribute
-    /// tree (with the reserved ones in it too, as Datadog does).
+    /// tree (with host, service, source and trace_id in it too, as Datadog shows them).
     pub fn to_api_json(&self) -> Value {
         let mut attrs = self.attributes.clone();
-        for (k, v) in [("host", &self.host), ("service", &self.service), ("trace_id", &self.trace_id)] {
+        let reserved =
+            [("host", &self.host), ("service", &self.service), ("source", &self.source), ("trace_id", &self.trace_id)];
+        for (k, v) in reserved {
             if let Some(v) = v {
                 attrs.entry(k.to_string()).or_insert_with(|| Value::String(v.clone()));
             }
         }
-        serde_json::json!({
+        let mut out = serde_json::json!({
             "timestamp": chrono::DateTime::from_timestamp_millis(self.timestamp_ms)
                 .unwrap_or_default()
                 .to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-            "host": self.host,
-            "service": self.service,
             "status": self.status,
             "message": self.message,
             "tags": self.tags,
             "attributes": attrs,
-        })
+        });
+        for (k, v) in [("host", &self.host), ("service", &self.service)] {
+            if let Some(v) = v {
+                out[k] = Value::String(v.clone());
+            }
+        }
+        out
     }
 }
 

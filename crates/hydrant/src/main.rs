@@ -2,6 +2,7 @@
 
 mod certs;
 mod firehose_cmd;
+mod intake_cmd;
 
 use clap::{Parser, Subcommand};
 
@@ -26,6 +27,8 @@ struct Cli {
 enum Command {
     /// Run the Kinesis Data Firehose-compatible delivery service.
     Firehose(firehose_cmd::Args),
+    /// Run the Datadog-compatible logs intake (receivers, pipelines, search, explorer).
+    Intake(intake_cmd::Args),
     /// Make a local CA and a server certificate signed by it, for development TLS.
     DevCerts(certs::Args),
 }
@@ -43,14 +46,16 @@ fn init_logging(format: &str) {
     }
 }
 
+fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread().enable_all().build()
+}
+
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     init_logging(&cli.log_format);
     match cli.command {
         Command::DevCerts(args) => certs::run(args),
-        Command::Firehose(args) => {
-            let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-            rt.block_on(firehose_cmd::run(args))
-        }
+        Command::Firehose(args) => runtime()?.block_on(firehose_cmd::run(args)),
+        Command::Intake(args) => runtime()?.block_on(intake_cmd::run(args)),
     }
 }

@@ -1,0 +1,407 @@
+//! The tantivy schema, the word tokenizer and the conversion of a [`Log`] to a document.
+//!
+//! See the crate docs for the layout; the helpers here are shared by the indexer, the query
+//! compiler and the aggregation collectors so that terms are spelled identically.
+
+use hydrant_log::Log;
+use hydrant_query::{fold, is_word_char, parse_number, Reserved};
+use serde_json::Value;
+use tantivy::schema::{
+    Field, IndexRecordOption, Schema, TextFieldIndexing, TextOptions, FAST, INDEXED, STORED, STRING,
+};
+use tantivy::tokenizer::{Token, TokenStream, Tokenizer};
+use tantivy::TantivyDocument;
+
+/// Name of the message tokenizer registered on the index.
+pub(crate) const WORDS_TOKENIZER: &str = "hydrant_words";
+
+/// Longest term (bytes) the store indexes; tantivy drops tokens above ~64 KiB, so longer
+/// values are left out of the index and their log is flagged for post-filtering.
+pub(crate) const MAX_TERM: usize = 16 * 1024;
+
+/// Separates an attribute path from its typed value in the `attr` field.
+pub(crate) const PATH_END: char = '\u{0}';
+
+/// Type prefixes of `attr` values (after [`PATH_END`]).
+pub(crate) mod ty {
+    /// Boolean, as `true` / `false`.
+    pub const BOOL: char = 'b';
+    /// JSON number, order-preserving hex encoding of its `f64`.
+    pub const NUM: char = 'n';
+    /// JSON number, spelled as JSON spells it (for wildcards and lexicographic ranges).
+    pub const NUM_TEXT: char = 'N';
+    /// String that spells a number, encoded like [`NUM`].
+    pub const NUMSTR: char = 'm';
+    /// String that spells a number, as written.
+    pub const NUMSTR_TEXT: char = 'u';
+    /// Any other string.
+    pub const STR: char = 't';
+}
+
+/// Categories of values that could not be indexed exactly; a log with such a value carries
+/// the marker `amb:<category>` in the `exists` field, and predicates of that category
+/// post-filter those logs.
+pub(crate) mod amb {
+    /// A message word longer than [`super::MAX_TERM`].
+    pub const TEXT: &str = "amb:text";
+    /// A reserved field longer than [`super::MAX_TERM`].
+    pub const RESERVED: &str = "amb:reserved";
+    /// A tag longer than [`super::MAX_TERM`].
+    pub const TAGS: &str = "amb:tags";
+    /// An attribute tree whose dotted keys make paths ambiguous, or a long attribute value.
+    pub const ATTR: &str = "amb:attr";
+}
+
+/// Handles on the schema's fields.
+#[derive(Clone, Debug)]
+pub(crate) struct Fields {
+    pub id: Field,
+    pub timestamp: Field,
+    pub host: Field,
+    pub service: Field,
+    pub source: Field,
+    pub trace_id: Field,
+    pub status: Field,
+    pub status_lc: Field,
+    pub message: Field,
+    pub tags: Field,
+    pub tags_lc: Field,
+    pub attr: Field,
+    pub exists: Field,
+    pub log: Field,
+}
+
+pub(crate) const F_ID: &str = "id";
+pub(crate) const F_TIMESTAMP: &str = "timestamp_ms";
+pub(crate) const F_STATUS: &str = "status";
+pub(crate) const F_TAGS: &str = "tags";
+pub(crate) const F_ATTR: &str = "attr";
+
+impl Fields {
+    /// Builds the schema.
+    pub fn schema() -> (Schema, Fields) {
+        let mut b = Schema::builder();
+        let fast_only = TextOptions::default().set_fast("raw");
+        let message = TextOptions::default().set_indexing_options(
+            TextFieldIndexing::default()
+                .set_tokenizer(WORDS_TOKENIZER)
+                .set_index_option(IndexRecordOption::WithFreqsAndPositions)
+                .set_fieldnorms(false),
+        );
+        let fields = Fields {
+            id: b.add_text_field(F_ID, STRING | FAST),
+            timestamp: b.add_i64_field(F_TIMESTAMP, INDEXED | FAST),
+            host: b.add_text_field("host", STRING | FAST),
+            service: b.add_text_field("service", STRING | FAST),
+            source: b.add_text_field("source", STRING | FAST),
+            trace_id: b.add_text_field("trace_id", STRING | FAST),
+            status: b.add_text_field(F_STATUS, fast_only.clone()),
+            status_lc: b.add_text_field("status_lc", STRING),
+            message: b.add_text_field("message", message),
+            tags: b.add_text_field(F_TAGS, fast_only),
+            tags_lc: b.add_text_field("tags_lc", STRING),
+            attr: b.add_text_field(F_ATTR, STRING | FAST),
+            exists: b.add_text_field("exists", STRING),
+            log: b.add_text_field("log", STORED),
+        };
+        (b.build(), fields)
+    }
+
+    /// The indexed field of a reserved attribute (`status` is indexed lowercased).
+    pub fn reserved(&self, r: Reserved) -> Field {
+        match r {
+            Reserved::Host => self.host,
+            Reserved::Source => self.source,
+            Reserved::Status => self.status_lc,
+            Reserved::Service => self.service,
+            Reserved::TraceId => self.trace_id,
+            Reserved::Message => self.message,
+        }
+    }
+
+    /// Converts a log to a document.
+    pub fn document(&self, log: &Log) -> serde_json::Result<TantivyDocument> {
+        let mut doc = TantivyDocument::new();
+        doc.add_text(self.id, &log.id);
+        doc.add_i64(self.timestamp, log.timestamp_ms);
+        let ambiguous = |doc: &mut TantivyDocument, marker: &str| doc.add_text(self.exists, marker);
+        for (r, field, value) in [
+            (Reserved::Host, self.host, &log.host),
+            (Reserved::Service, self.service, &log.service),
+            (Reserved::Source, self.source, &log.source),
+            (Reserved::TraceId, self.trace_id, &log.trace_id),
+        ] {
+            if let Some(v) = value {
+                doc.add_text(self.exists, exists_reserved(r));
+                if v.len() <= MAX_TERM {
+                    doc.add_text(field, v);
+                } else {
+                    ambiguous(&mut doc, amb::RESERVED);
+                }
+            }
+        }
+        doc.add_text(self.status, &log.status);
+        if log.status.len() <= MAX_TERM {
+            doc.add_text(self.status_lc, fold_str(&log.status));
+        } else {
+            ambiguous(&mut doc, amb::RESERVED);
+        }
+        doc.add_text(self.message, &log.message);
+        if log.message.len() > MAX_TERM && WordIter::new(&log.message).any(|(_, w)| w.len() > MAX_TERM) {
+            ambiguous(&mut doc, amb::TEXT);
+        }
+        if !log.tags.is_empty() {
+            doc.add_text(self.exists, EXISTS_TAGS);
+        }
+        for tag in &log.tags {
+            doc.add_text(self.tags, tag);
+            let folded = fold_str(tag);
+            if let Some((k, _)) = folded.split_once(':') {
+                doc.add_text(self.exists, format!("{EXISTS_TAG_KEY}{k}"));
+            }
+            if folded.len() <= MAX_TERM {
+                doc.add_text(self.tags_lc, folded);
+            } else {
+                ambiguous(&mut doc, amb::TAGS);
+            }
+        }
+        let mut flat = Flattener { doc: &mut doc, fields: self, path: String::new(), ambiguous: false };
+        flat.object(&log.attributes);
+        if flat.ambiguous {
+            ambiguous(&mut doc, amb::ATTR);
+        }
+        doc.add_text(self.log, serde_json::to_string(log)?);
+        Ok(doc)
+    }
+}
+
+/// `exists` marker: the log has at least one tag.
+pub(crate) const EXISTS_TAGS: &str = "tags";
+/// `exists` marker prefix: a tag with this (lowercased) key exists.
+pub(crate) const EXISTS_TAG_KEY: &str = "k:";
+/// `exists` marker prefix: the attribute at this joined path exists (not null).
+pub(crate) const EXISTS_ATTR: &str = "@";
+
+/// `exists` marker of a reserved attribute that is present.
+pub(crate) fn exists_reserved(r: Reserved) -> String {
+    format!("r:{}", r.name())
+}
+
+/// Walks the attribute tree, indexing every leaf under its joined path (objects joined with
+/// `.`, arrays fanned out) and an `exists` marker for every non-null value.
+struct Flattener<'a> {
+    doc: &'a mut TantivyDocument,
+    fields: &'a Fields,
+    path: String,
+    ambiguous: bool,
+}
+
+impl Flattener<'_> {
+    fn object(&mut self, map: &serde_json::Map<String, Value>) {
+        // Keys that make the joined path differ from how the evaluator resolves a path:
+        // empty dot-segments, or a key that is a dotted prefix of a sibling (`a` and `a.b`).
+        for k in map.keys() {
+            if k.is_empty() || k.starts_with('.') || k.ends_with('.') || k.contains("..") {
+                self.ambiguous = true;
+            } else if k.contains('.') {
+                let mut prefix = k.as_str();
+                while let Some((head, _)) = prefix.rsplit_once('.') {
+                    if map.contains_key(head) {
+                        self.ambiguous = true;
+                    }
+                    prefix = head;
+                }
+            }
+        }
+        for (k, v) in map {
+            let len = self.path.len();
+            if !self.path.is_empty() {
+                self.path.push('.');
+            }
+            self.path.push_str(k);
+            self.value(v, true);
+            self.path.truncate(len);
+        }
+    }
+
+    fn value(&mut self, v: &Value, mark: bool) {
+        if v.is_null() {
+            return;
+        }
+        if mark {
+            self.doc.add_text(self.fields.exists, format!("{EXISTS_ATTR}{}", self.path));
+        }
+        match v {
+            Value::Null => {}
+            Value::Object(map) => self.object(map),
+            Value::Array(items) => {
+                for item in items {
+                    // An array "exists" itself; its items add no marker of their own except
+                    // through objects below them.
+                    self.value(item, false);
+                }
+            }
+            Value::Bool(b) => self.term(ty::BOOL, if *b { "true" } else { "false" }),
+            Value::String(s) => match parse_number(s) {
+                Some(x) => {
+                    self.term(ty::NUMSTR_TEXT, s);
+                    self.term(ty::NUMSTR, &encode_f64(x));
+                }
+                None => self.term(ty::STR, s),
+            },
+            Value::Number(n) => {
+                if let Some(x) = n.as_f64() {
+                    self.term(ty::NUM, &encode_f64(x));
+                }
+                self.term(ty::NUM_TEXT, &n.to_string());
+            }
+        }
+    }
+
+    fn term(&mut self, ty: char, value: &str) {
+        if self.path.len() + value.len() + 2 > MAX_TERM {
+            self.ambiguous = true;
+            return;
+        }
+        self.doc.add_text(self.fields.attr, attr_term(&self.path, ty, value));
+    }
+}
+
+/// The `attr` term of a value: `path \0 type value`.
+pub(crate) fn attr_term(path: &str, ty: char, value: &str) -> String {
+    let mut s = attr_prefix(path, ty);
+    s.push_str(value);
+    s
+}
+
+/// The `attr` prefix of a path and type.
+pub(crate) fn attr_prefix(path: &str, ty: char) -> String {
+    let mut s = String::with_capacity(path.len() + 2);
+    s.push_str(path);
+    s.push(PATH_END);
+    s.push(ty);
+    s
+}
+
+/// Order-preserving encoding of an `f64` as 16 hex digits (`-0.0` is `0.0`).
+pub(crate) fn encode_f64(x: f64) -> String {
+    let x = if x == 0.0 { 0.0 } else { x };
+    let bits = x.to_bits();
+    let key = if bits >> 63 == 1 { !bits } else { bits | (1 << 63) };
+    format!("{key:016x}")
+}
+
+/// Inverse of [`encode_f64`].
+pub(crate) fn decode_f64(s: &str) -> Option<f64> {
+    let key = u64::from_str_radix(s, 16).ok()?;
+    let bits = if key >> 63 == 1 { key & !(1 << 63) } else { !key };
+    Some(f64::from_bits(bits))
+}
+
+/// Lowercases like the query parser (character by character with [`fold`]).
+pub(crate) fn fold_str(s: &str) -> String {
+    s.chars().map(fold).collect()
+}
+
+/// The words of a text with their byte offsets: maximal runs of word characters.
+pub(crate) struct WordIter<'a> {
+    text: &'a str,
+    pos: usize,
+}
+
+impl<'a> WordIter<'a> {
+    pub fn new(text: &'a str) -> Self {
+        WordIter { text, pos: 0 }
+    }
+}
+
+impl<'a> Iterator for WordIter<'a> {
+    type Item = (usize, &'a str);
+
+    fn next(&mut self) -> Option<(usize, &'a str)> {
+        let rest = &self.text[self.pos..];
+        let start = self.pos + rest.find(is_word_char)?;
+        let tail = &self.text[start..];
+        let end = start + tail.find(|c: char| !is_word_char(c)).unwrap_or(tail.len());
+        self.pos = end;
+        Some((start, &self.text[start..end]))
+    }
+}
+
+/// The message tokenizer: hydrant-query's words, lowercased with [`fold`]. Words longer
+/// than [`MAX_TERM`] are skipped but keep their position.
+#[derive(Clone, Default)]
+pub(crate) struct WordsTokenizer {
+    token: Token,
+}
+
+/// Token stream of [`WordsTokenizer`].
+pub(crate) struct WordsStream<'a> {
+    words: WordIter<'a>,
+    token: &'a mut Token,
+    position: usize,
+}
+
+impl Tokenizer for WordsTokenizer {
+    type TokenStream<'a> = WordsStream<'a>;
+
+    fn token_stream<'a>(&'a mut self, text: &'a str) -> WordsStream<'a> {
+        self.token.reset();
+        WordsStream { words: WordIter::new(text), token: &mut self.token, position: 0 }
+    }
+}
+
+impl TokenStream for WordsStream<'_> {
+    fn advance(&mut self) -> bool {
+        for (offset, word) in self.words.by_ref() {
+            let position = self.position;
+            self.position += 1;
+            if word.len() > MAX_TERM {
+                continue;
+            }
+            self.token.text.clear();
+            self.token.text.extend(word.chars().map(fold));
+            self.token.offset_from = offset;
+            self.token.offset_to = offset + word.len();
+            self.token.position = position;
+            self.token.position_length = 1;
+            return true;
+        }
+        false
+    }
+
+    fn token(&self) -> &Token {
+        self.token
+    }
+
+    fn token_mut(&mut self) -> &mut Token {
+        self.token
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn f64_encoding_orders() {
+        let xs = [-1e300, -5.5, -1.0, -0.0, 0.0, 1e-10, 1.0, 2.0, 200.0, 1e300];
+        for w in xs.windows(2) {
+            assert!(encode_f64(w[0]) <= encode_f64(w[1]), "{w:?}");
+            assert_eq!(decode_f64(&encode_f64(w[0])), Some(if w[0] == 0.0 { 0.0 } else { w[0] }));
+        }
+    }
+
+    #[test]
+    fn words() {
+        let w: Vec<_> = WordIter::new("Foo-bar, été_1 ..x").map(|(_, w)| w).collect();
+        assert_eq!(w, ["Foo", "bar", "été_1", "x"]);
+        let mut t = WordsTokenizer::default();
+        let mut s = t.token_stream("Hello WORLD");
+        let mut out = Vec::new();
+        while s.advance() {
+            out.push((s.token().text.clone(), s.token().position));
+        }
+        assert_eq!(out, [("hello".to_string(), 0), ("world".to_string(), 1)]);
+    }
+}
