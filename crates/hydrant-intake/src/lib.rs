@@ -13,6 +13,7 @@ pub mod decode;
 pub mod ingest;
 pub mod keys;
 pub mod metrics;
+pub mod pipelines_api;
 pub mod receive;
 pub mod receivers;
 pub mod search_api;
@@ -40,6 +41,8 @@ pub struct Intake {
     pub ingest: Arc<ingest::Ingest>,
     /// The log store.
     pub store: Arc<LogStore>,
+    /// The pipelines applied to new logs.
+    pub pipelines: pipelines_api::Pipelines,
     /// Metrics.
     pub metrics: metrics::Metrics,
 }
@@ -84,7 +87,8 @@ impl Intake {
                 fsync: true,
             },
         )?;
-        let intake = Arc::new(Intake { config, keys, ingest, store, metrics: metrics::Metrics::default() });
+        let pipelines = pipelines_api::Pipelines::load(&dir, &ingest)?;
+        let intake = Arc::new(Intake { config, keys, ingest, store, pipelines, metrics: metrics::Metrics::default() });
         spawn_retention(&intake);
         Ok(Started { intake, generated_keys })
     }
@@ -124,6 +128,12 @@ pub fn router(intake: Arc<Intake>) -> Router {
         .route("/api/v2/logs/events", get(search_api::search_get))
         .route("/api/v2/logs/analytics/aggregate", post(search_api::aggregate))
         .route("/api/v2/logs/tail", get(search_api::tail))
+        .route("/api/v1/logs/config/pipelines", get(pipelines_api::list).post(pipelines_api::create))
+        .route(
+            "/api/v1/logs/config/pipelines/{id}",
+            get(pipelines_api::get_one).put(pipelines_api::update).delete(pipelines_api::delete),
+        )
+        .route("/api/v1/logs/config/pipeline-order", get(pipelines_api::get_order).put(pipelines_api::put_order))
         .route("/health", get(|| async { axum::Json(serde_json::json!({"status": "ok"})) }))
         .route(
             "/metrics",

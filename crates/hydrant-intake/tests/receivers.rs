@@ -366,3 +366,123 @@ async fn live_tail_streams_matching_logs() {
     assert_eq!(v["type"], "log");
     assert_eq!(v["attributes"]["service"], "tailme");
 }
+
+/// The seed's pipeline, as the Datadog UI creates it.
+fn seed_pipeline() -> Value {
+    let remap = |source: &str, target: &str| {
+        json!({"type": "attribute-remapper", "name": format!("Remap {source} to {target}"), "is_enabled": true,
+               "sources": [source], "source_type": "attribute", "target": target, "target_type": "tag",
+               "preserve_source": true, "override_on_conflict": false})
+    };
+    json!({
+        "name": "EKS Fargate Log Pipeline", "is_enabled": true,
+        "filter": {"query": "service:aws source:aws"},
+        "processors": [
+            remap("kubernetes.container_name", "kube_container_name"),
+            remap("kubernetes.namespace_name", "kube_namespace"),
+            remap("kubernetes.pod_name", "pod_name"),
+            remap("kubernetes.docker_id", "container_id"),
+        ]
+    })
+}
+
+async fn pipelines_call(r: &Running, method: reqwest::Method, path: &str, body: Option<Value>) -> reqwest::Response {
+    let mut req = r
+        .http
+        .request(method, format!("{}/api/v1/logs/config/{path}", r.base))
+        .header("DD-API-KEY", API)
+        .header("DD-APPLICATION-KEY", APP);
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    req.send().await.unwrap()
+}
+
+#[tokio::test]
+async fn the_seed_pipeline_tags_the_seed_logs() {
+    let r = start().await;
+    let resp = pipelines_call(&r, reqwest::Method::POST, "pipelines", Some(seed_pipeline())).await;
+    assert_eq!(resp.status(), 200);
+    let created: Value = resp.json().await.unwrap();
+    let id = created["id"].as_str().unwrap().to_string();
+    assert_eq!(created["type"], "pipeline");
+    assert_eq!(created["processors"].as_array().unwrap().len(), 4);
+
+    assert_firehose_ok(firehose_post(&r, "/v1/input", "seed-1", API, &[FLUENT_BIT_RECORD]).await, "seed-1").await;
+    let logs = wait_for(&r, "kube_namespace:fargate-namespace", 1).await;
+    let tags: Vec<&str> =
+        logs[0]["attributes"]["tags"].as_array().unwrap().iter().map(|t| t.as_str().unwrap()).collect();
+    for want in [
+        "kube_container_name:nginx",
+        "kube_namespace:fargate-namespace",
+        "pod_name:sample-app-6c8b449b8f-kq2qz",
+        "container_id:9a2c6e4b1f",
+    ] {
+        assert!(tags.contains(&want), "{want} in {tags:?}");
+    }
+    // Logs outside the filter are untouched.
+    let other = json!([{"message": "other service", "service": "web", "kubernetes": {"namespace_name": "x"}}]);
+    assert_eq!(v2_post(&r, Some(API), other.to_string().into_bytes(), false).await.status(), 202);
+    let found = wait_for(&r, "service:web", 1).await;
+    assert!(found[0]["attributes"]["tags"].as_array().unwrap().is_empty());
+
+    // Read, list, order, replace, delete.
+    let got: Value =
+        pipelines_call(&r, reqwest::Method::GET, &format!("pipelines/{id}"), None).await.json().await.unwrap();
+    assert_eq!(got["name"], "EKS Fargate Log Pipeline");
+    let second: Value = pipelines_call(
+        &r,
+        reqwest::Method::POST,
+        "pipelines",
+        Some(json!({"name": "second", "filter": {"query": "*"}})),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    let second_id = second["id"].as_str().unwrap().to_string();
+    let order: Value = pipelines_call(&r, reqwest::Method::GET, "pipeline-order", None).await.json().await.unwrap();
+    assert_eq!(order["pipeline_ids"], json!([id, second_id]));
+    let resp =
+        pipelines_call(&r, reqwest::Method::PUT, "pipeline-order", Some(json!({"pipeline_ids": [second_id, id]})))
+            .await;
+    assert_eq!(resp.status(), 200);
+    let list: Value = pipelines_call(&r, reqwest::Method::GET, "pipelines", None).await.json().await.unwrap();
+    assert_eq!(list[0]["id"], second_id.as_str());
+    let resp = pipelines_call(&r, reqwest::Method::PUT, "pipeline-order", Some(json!({"pipeline_ids": [id]}))).await;
+    assert_eq!(resp.status(), 422);
+    let resp =
+        pipelines_call(&r, reqwest::Method::PUT, &format!("pipelines/{second_id}"), Some(json!({"name": "renamed"})))
+            .await;
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.json::<Value>().await.unwrap()["id"], second_id.as_str());
+    assert_eq!(
+        pipelines_call(&r, reqwest::Method::DELETE, &format!("pipelines/{second_id}"), None).await.status(),
+        200
+    );
+    assert_eq!(pipelines_call(&r, reqwest::Method::GET, &format!("pipelines/{second_id}"), None).await.status(), 404);
+
+    // Bad input: Datadog's error shape.
+    let resp = pipelines_call(
+        &r,
+        reqwest::Method::POST,
+        "pipelines",
+        Some(json!({"name": "x", "processors": [{"type": "no-such-processor"}]})),
+    )
+    .await;
+    assert_eq!(resp.status(), 400);
+    let v: Value = resp.json().await.unwrap();
+    assert_eq!(v["error"]["code"], "InvalidArgument");
+    assert!(v["error"]["message"].as_str().unwrap().contains("no-such-processor"), "{v}");
+    let resp = pipelines_call(
+        &r,
+        reqwest::Method::POST,
+        "pipelines",
+        Some(json!({"name": "x", "filter": {"query": "service:(a"}})),
+    )
+    .await;
+    assert_eq!(resp.status(), 400);
+    let resp =
+        r.http.get(format!("{}/api/v1/logs/config/pipelines", r.base)).header("DD-API-KEY", API).send().await.unwrap();
+    assert_eq!(resp.status(), 403);
+}
