@@ -87,11 +87,18 @@ pub struct Options {
     pub commit_interval: Duration,
     /// fsync the log (off only for benchmarks of the rest).
     pub fsync: bool,
+    /// Size of the log's segment files.
+    pub segment_bytes: u64,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Options { max_queued_bytes: 1 << 30, commit_interval: Duration::from_millis(500), fsync: true }
+        Options {
+            max_queued_bytes: 1 << 30,
+            commit_interval: Duration::from_millis(500),
+            fsync: true,
+            segment_bytes: 64 << 20,
+        }
     }
 }
 
@@ -106,7 +113,7 @@ impl Ingest {
         std::fs::create_dir_all(dir)?;
         let committed: Commit =
             index.committed_payload().and_then(|p| serde_json::from_str(&p).ok()).unwrap_or_default();
-        let (wal, entries) = Wal::open(&dir.join("wal"), 64 << 20, options.fsync, None)?;
+        let (wal, entries) = Wal::open(&dir.join("wal"), options.segment_bytes, options.fsync, None)?;
         let wal = Arc::new(wal);
         let snapshot_path = dir.join("dedupe.json");
         let mut dedupe: DedupeMap = HashMap::new();
@@ -145,6 +152,8 @@ impl Ingest {
             snapshot_path,
             commit_interval: options.commit_interval,
             committed: committed.seq,
+            // The first collection may happen at once.
+            last_snapshot: Instant::now().checked_sub(SNAPSHOT_EVERY).unwrap_or_else(Instant::now),
         };
         std::thread::Builder::new().name("hydrant-indexer".into()).spawn(move || indexer.run(rx))?;
         Ok(Arc::new(Ingest {
@@ -265,7 +274,11 @@ struct Indexer {
     snapshot_path: PathBuf,
     commit_interval: Duration,
     committed: u64,
+    last_snapshot: Instant,
 }
+
+/// How often, at most, the request id snapshot is rewritten.
+const SNAPSHOT_EVERY: Duration = Duration::from_secs(5);
 
 impl Indexer {
     fn run(mut self, rx: std::sync::mpsc::Receiver<Entry>) {
@@ -310,12 +323,6 @@ impl Indexer {
 
     fn commit(&mut self, next: u64, pending_bytes: &mut u64) {
         let payload = serde_json::to_string(&Commit { seq: next }).expect("serializable");
-        // The dedupe snapshot goes first: once the index commit lets log segments go,
-        // the ids they carried must already be on disk.
-        if let Err(e) = self.write_snapshot() {
-            tracing::error!(error = %e, "writing the request id snapshot failed; keeping the log");
-            return;
-        }
         if let Err(e) = self.index.commit(&payload) {
             tracing::error!(error = %e, "index commit failed; will retry");
             return;
@@ -323,6 +330,18 @@ impl Indexer {
         self.committed = next;
         self.queued.fetch_sub((*pending_bytes).min(self.queued.load(Ordering::Relaxed)), Ordering::AcqRel);
         *pending_bytes = 0;
+        // Request ids live in the log's entries until their segment goes; only then must
+        // the snapshot hold them. So the snapshot (all ids of the window, possibly large)
+        // is written only when a closed segment can be collected, at most every few
+        // seconds, and right before the collection.
+        if self.wal.segment_count() <= 1 || self.last_snapshot.elapsed() < SNAPSHOT_EVERY {
+            return;
+        }
+        if let Err(e) = self.write_snapshot() {
+            tracing::error!(error = %e, "writing the request id snapshot failed; keeping the log");
+            return;
+        }
+        self.last_snapshot = Instant::now();
         let committed = self.committed;
         if let Err(e) = self.wal.collect_garbage(|_, end| end <= committed) {
             tracing::warn!(error = %e, "write-ahead log cleanup failed");
@@ -443,6 +462,38 @@ mod tests {
         assert_eq!(ingest.accept(vec![log("d")], Some("req-3")).await.unwrap(), Accepted::Stored(1));
         wait_for(&index, 3).await;
         assert_eq!(index.messages(), vec!["a", "c", "d"]);
+    }
+
+    #[tokio::test]
+    async fn request_ids_outlive_the_log_segments_that_carried_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let tiny = || Options { segment_bytes: 64, ..options() };
+        {
+            let index = FileIndex::open(dir.path().join("index.json"));
+            let ingest = Ingest::open(dir.path(), index.clone(), tiny()).unwrap();
+            ingest.accept(vec![log("first")], Some("id-1")).await.unwrap();
+            wait_for(&index, 1).await;
+            ingest.accept(vec![log("second")], Some("id-2")).await.unwrap();
+            wait_for(&index, 2).await;
+            // The segment holding id-1 is collected once the snapshot has it.
+            let mut segments = usize::MAX;
+            for _ in 0..200 {
+                segments = std::fs::read_dir(dir.path().join("wal"))
+                    .unwrap()
+                    .filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().ends_with(".wal"))
+                    .count();
+                if segments == 1 {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            assert_eq!(segments, 1, "old segments collected");
+        }
+        let index = FileIndex::open(dir.path().join("index.json"));
+        let ingest = Ingest::open(dir.path(), index.clone(), tiny()).unwrap();
+        assert_eq!(ingest.accept(vec![log("first")], Some("id-1")).await.unwrap(), Accepted::Duplicate);
+        assert_eq!(ingest.accept(vec![log("second")], Some("id-2")).await.unwrap(), Accepted::Duplicate);
+        assert_eq!(index.messages(), vec!["first", "second"]);
     }
 
     #[tokio::test]

@@ -84,7 +84,7 @@ impl Intake {
             ingest::Options {
                 max_queued_bytes: config.max_queued_bytes,
                 commit_interval: Duration::from_millis(config.commit_interval_ms.max(10)),
-                fsync: true,
+                ..ingest::Options::default()
             },
         )?;
         let pipelines = pipelines_api::Pipelines::load(&dir, &ingest)?;
