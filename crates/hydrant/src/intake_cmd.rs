@@ -66,16 +66,6 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         println!("  explorer: http://{addr}/");
     }
     let app = hydrant_intake::router(intake);
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async {
-            let mut term =
-                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term.recv() => {}
-            }
-            tracing::info!("shutting down");
-        })
-        .await?;
+    axum::serve(listener, app).with_graceful_shutdown(crate::signals::shutdown()).await?;
     Ok(())
 }

@@ -3,6 +3,7 @@
 mod certs;
 mod firehose_cmd;
 mod intake_cmd;
+mod signals;
 
 use clap::{Parser, Subcommand};
 
