@@ -468,3 +468,103 @@ def receiver():
     r = Receiver()
     yield r
     r.close()
+
+
+# --------------------------------------------------------------------------- intake
+
+
+class Intake:
+    """A `hydrant intake` process (the Datadog-compatible logs intake) on a free loopback
+    port, with fixed keys shaped like Datadog's (32 and 40 hex digits)."""
+
+    API_KEY = "0123456789abcdef0123456789abcdef"
+    APP_KEY = "fedcba9876543210fedcba9876543210fedcba98"
+
+    def __init__(self, workdir: Path, commit_interval_ms: int = 100):
+        self.workdir = workdir
+        workdir.mkdir(parents=True, exist_ok=True)
+        self.data_dir = workdir / "data"
+        self.config_path = workdir / "intake.toml"
+        # Only how soon an accepted log is searchable; everything else is the default.
+        self.config_path.write_text(f"commit_interval_ms = {commit_interval_ms}\n")
+        self.proc: subprocess.Popen | None = None
+        self.start()
+
+    def start(self) -> None:
+        """Starts (or restarts, on the same data directory) the process on a new port."""
+        assert self.proc is None or self.proc.poll() is not None, "intake already running"
+        binary = os.environ.get("HYDRANT_BIN")
+        assert binary, "HYDRANT_BIN must point at the hydrant binary (scripts/test sets it)"
+        self.port = free_port()
+        n = len(list(self.workdir.glob("stdout*.log")))
+        self.stdout_path = self.workdir / f"stdout{n}.log"
+        self.stderr_path = self.workdir / f"stderr{n}.log"
+        args = [
+            binary,
+            "intake",
+            "--listen",
+            f"127.0.0.1:{self.port}",
+            "--data-dir",
+            str(self.data_dir),
+            "--api-key",
+            self.API_KEY,
+            "--app-key",
+            self.APP_KEY,
+            "--config",
+            str(self.config_path),
+        ]
+        env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+        env.setdefault("HYDRANT_LOG", "info")
+        with open(self.stdout_path, "wb") as out, open(self.stderr_path, "wb") as err:
+            self.proc = subprocess.Popen(args, stdout=out, stderr=err, env=env)
+        self.endpoint = f"http://127.0.0.1:{self.port}"
+        banner = f"hydrant intake listening on {self.endpoint}"
+
+        def listening():
+            assert self.proc.poll() is None, f"hydrant intake exited with {self.proc.returncode}: {self.stderr()}"
+            return banner in self.stdout_path.read_text(errors="replace")
+
+        wait_for(listening, timeout=20, what=f"'{banner}' on stdout")
+
+    def stop(self, timeout: float = 10.0) -> int | None:
+        """SIGTERM, then waits; returns the exit status (None if it had to be killed)."""
+        if self.proc is None:
+            return None
+        if self.proc.poll() is not None:
+            return self.proc.returncode
+        self.proc.terminate()
+        try:
+            return self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(timeout=10)
+            return None
+
+    def stdout(self) -> str:
+        return self.stdout_path.read_text(errors="replace")
+
+    def stderr(self) -> str:
+        return self.stderr_path.read_text(errors="replace")
+
+
+@pytest.fixture(scope="session")
+def intakes(tmp_path_factory):
+    """Starts `hydrant intake` processes on demand; stops every one at the end of the session."""
+    started: list[Intake] = []
+
+    def start(name: str = "intake", **kw) -> Intake:
+        i = Intake(tmp_path_factory.mktemp(name), **kw)
+        started.append(i)
+        return i
+
+    yield start
+    for i in started:
+        i.stop()
+
+
+@pytest.fixture
+def intake(intakes):
+    """A fresh intake for one test, stopped after it."""
+    i = intakes("intake")
+    yield i
+    i.stop()

@@ -367,14 +367,17 @@ pub async fn aggregate(
                 .computes
                 .into_iter()
                 .enumerate()
-                .map(|(i, c)| {
+                .filter_map(|(i, c)| {
                     let v = match c {
-                        ComputeValue::Number(n) => json!(n),
+                        // Undefined (the average of no value): left out, as Datadog's
+                        // schema has no null bucket value (its clients reject one).
+                        ComputeValue::Number(None) => return None,
+                        ComputeValue::Number(Some(n)) => json!(n),
                         ComputeValue::Series(points) => {
                             Value::Array(points.into_iter().map(|(t, v)| json!({"time": iso(t), "value": v})).collect())
                         }
                     };
-                    (format!("c{i}"), v)
+                    Some((format!("c{i}"), v))
                 })
                 .collect();
             json!({ "by": b.by, "computes": computes })
