@@ -10,6 +10,16 @@
 //! reads and acknowledges every batch (as a healthy destination does, so the backlog's
 //! memory is recycled); `--destination parked` points it at an endpoint that never
 //! answers, leaving ingest alone on the CPU while the backlog grows in memory.
+//!
+//! `intake-ingest` ([`intake`]): logs/s through the logs intake's receive, preprocessing,
+//! seed pipeline, write-ahead log and index, against single-thread decoding of the same
+//! batches. `intake-query` ([`query`]): query latency over a store of millions of logs,
+//! against the match-all page.
+
+mod cpu;
+mod intake;
+mod query;
+mod records;
 
 use std::io::Write;
 use std::net::SocketAddr;
@@ -39,6 +49,10 @@ struct Cli {
 enum Bench {
     /// Durable PutRecordBatch ingest against fsync'd sequential write bandwidth.
     FirehoseIngest(IngestArgs),
+    /// Intake logs/s (receive, preprocessing, seed pipeline, index) against single-thread decoding.
+    IntakeIngest(intake::Args),
+    /// Query latency over a large log store against the match-all page.
+    IntakeQuery(query::Args),
 }
 
 #[derive(clap::Args)]
@@ -94,6 +108,8 @@ fn main() -> anyhow::Result<()> {
         .build()?;
     let result = match cli.bench {
         Bench::FirehoseIngest(args) => rt.block_on(ingest(args, clients.handle().clone())),
+        Bench::IntakeIngest(args) => intake::run(args, rt.handle(), clients.handle()),
+        Bench::IntakeQuery(args) => query::run(args),
     };
     drop(rt);
     clients.shutdown_background();
