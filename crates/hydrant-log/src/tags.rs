@@ -12,30 +12,33 @@ pub fn normalize(raw: &str) -> Option<String> {
     let start = raw.find(|c: char| c.is_alphabetic())?;
     let raw = &raw[start..];
     let keep_case = matches!(raw.split_once(':'), Some((k, _)) if k.eq_ignore_ascii_case("host") || k.eq_ignore_ascii_case("device"));
+    // One pass: replace, lowercase, collapse runs of `_`, and stop at the length limit
+    // (counted as we go: this runs for every tag of every log).
     let mut out = String::with_capacity(raw.len().min(MAX_LEN));
+    let mut len = 0;
     let mut key_done = false;
     for c in raw.chars() {
-        if out.chars().count() >= MAX_LEN {
-            break;
-        }
         let c = if c.is_alphanumeric() || "_-:./".contains(c) { c } else { '_' };
         if c == ':' {
             key_done = true;
         }
-        if keep_case && key_done {
-            out.push(c);
-        } else {
-            out.extend(c.to_lowercase());
-        }
-    }
-    // Runs of replaced characters collapse, and a tag does not end with one or a colon.
-    let mut collapsed = String::with_capacity(out.len());
-    for c in out.chars() {
-        if c == '_' && collapsed.ends_with('_') {
+        if c == '_' && out.ends_with('_') {
             continue;
         }
-        collapsed.push(c);
+        if keep_case && key_done {
+            out.push(c);
+            len += 1;
+        } else {
+            for l in c.to_lowercase() {
+                out.push(l);
+                len += 1;
+            }
+        }
+        if len >= MAX_LEN {
+            break;
+        }
     }
+    let collapsed = out;
     let trimmed = collapsed.trim_end_matches(['_', ':']);
     (!trimmed.is_empty()).then(|| trimmed.to_string())
 }
