@@ -76,7 +76,7 @@ pub struct Ingest {
     tail: broadcast::Sender<Arc<Log>>,
     queued: Arc<AtomicU64>,
     max_queued: u64,
-    to_indexer: std::sync::mpsc::Sender<Entry>,
+    to_indexer: std::sync::mpsc::Sender<ToIndex>,
 }
 
 /// Options of [`Ingest::open`].
@@ -125,7 +125,7 @@ impl Ingest {
             }
         }
         let queued = Arc::new(AtomicU64::new(0));
-        let (tx, rx) = std::sync::mpsc::channel::<Entry>();
+        let (tx, rx) = std::sync::mpsc::channel::<ToIndex>();
         let mut next_seq = committed.seq;
         let mut replay = 0usize;
         for e in entries {
@@ -137,7 +137,7 @@ impl Ingest {
             if e.end_seq() > committed.seq {
                 replay += e.records.len();
                 queued.fetch_add(entry_bytes(&e), Ordering::Relaxed);
-                tx.send(e).expect("indexer channel open");
+                tx.send(ToIndex::Replayed(e)).expect("indexer channel open");
             }
         }
         if replay > 0 {
@@ -226,6 +226,9 @@ impl Ingest {
             return Err(IngestError::Overloaded);
         }
         let (tx, rx) = oneshot::channel();
+        // The logs go to the indexer from the log thread, which calls back in log order:
+        // the index's commit position must never pass a batch it has not seen.
+        let for_tail = (self.tail.receiver_count() > 0).then(|| logs.clone());
         {
             let mut next = self.next_seq.lock().expect("seq poisoned");
             let first = *next;
@@ -236,7 +239,7 @@ impl Ingest {
                 Box::new(move |result| {
                     let ok = match result {
                         Ok(entry) => {
-                            let _ = to_indexer.send(entry);
+                            let _ = to_indexer.send(ToIndex::Fresh { end_seq: entry.end_seq(), bytes, logs });
                             Ok(())
                         }
                         Err(e) => Err(e.to_string()),
@@ -253,10 +256,8 @@ impl Ingest {
             }
             Err(_) => return Err(IngestError::Storage("the log writer stopped".into())),
         }
-        if self.tail.receiver_count() > 0 {
-            for log in logs {
-                let _ = self.tail.send(Arc::new(log));
-            }
+        for log in for_tail.into_iter().flatten() {
+            let _ = self.tail.send(Arc::new(log));
         }
         Ok(Accepted::Stored(n))
     }
@@ -264,6 +265,35 @@ impl Ingest {
 
 fn entry_bytes(e: &Entry) -> u64 {
     e.records.iter().map(|r| r.len() as u64).sum()
+}
+
+/// What the indexer is handed, in log order: a batch just made durable (its logs still
+/// in memory, so they are not decoded again), or an entry replayed from the log.
+enum ToIndex {
+    Fresh { end_seq: u64, bytes: u64, logs: Vec<Log> },
+    Replayed(Entry),
+}
+
+impl ToIndex {
+    fn into_parts(self) -> (u64, u64, Vec<Log>) {
+        match self {
+            ToIndex::Fresh { end_seq, bytes, logs } => (end_seq, bytes, logs),
+            ToIndex::Replayed(entry) => {
+                let logs = entry
+                    .records
+                    .iter()
+                    .filter_map(|r| match serde_json::from_slice(r) {
+                        Ok(l) => Some(l),
+                        Err(e) => {
+                            tracing::error!(error = %e, "undecodable log in the write-ahead log; skipped");
+                            None
+                        }
+                    })
+                    .collect();
+                (entry.end_seq(), entry_bytes(&entry), logs)
+            }
+        }
+    }
 }
 
 struct Indexer {
@@ -281,30 +311,20 @@ struct Indexer {
 const SNAPSHOT_EVERY: Duration = Duration::from_secs(5);
 
 impl Indexer {
-    fn run(mut self, rx: std::sync::mpsc::Receiver<Entry>) {
+    fn run(mut self, rx: std::sync::mpsc::Receiver<ToIndex>) {
         let mut pending_bytes = 0u64;
         let mut next = self.committed;
         let mut last_commit = Instant::now();
         loop {
             let wait = self.commit_interval.saturating_sub(last_commit.elapsed());
             match rx.recv_timeout(if pending_bytes > 0 { wait } else { Duration::from_secs(3600) }) {
-                Ok(entry) => {
-                    let logs: Vec<Log> = entry
-                        .records
-                        .iter()
-                        .filter_map(|r| match serde_json::from_slice(r) {
-                            Ok(l) => Some(l),
-                            Err(e) => {
-                                tracing::error!(error = %e, "undecodable log in the write-ahead log; skipped");
-                                None
-                            }
-                        })
-                        .collect();
+                Ok(item) => {
+                    let (end_seq, bytes, logs) = item.into_parts();
                     if let Err(e) = self.index.add(&logs) {
                         tracing::error!(error = %e, "indexing failed");
                     }
-                    pending_bytes += entry_bytes(&entry);
-                    next = next.max(entry.end_seq());
+                    pending_bytes += bytes;
+                    next = next.max(end_seq);
                 }
                 Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
                 Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
