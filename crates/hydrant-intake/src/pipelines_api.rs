@@ -138,6 +138,15 @@ fn not_found(id: &str) -> PipelinesError {
     PipelinesError::NotFound(format!("Pipeline {id} not found"))
 }
 
+/// Where pipeline `id` is, if it exists and may be changed.
+fn writable(all: &[Pipeline], id: &str) -> Result<usize, PipelinesError> {
+    let at = all.iter().position(|x| x.id == id).ok_or_else(|| not_found(id))?;
+    if all[at].is_read_only {
+        return Err(PipelinesError::Invalid(PipelineError::new(format!("Pipeline {id} is read-only"))));
+    }
+    Ok(at)
+}
+
 type Q = QueryParams<HashMap<String, String>>;
 
 /// `GET /api/v1/logs/config/pipelines`.
@@ -188,11 +197,8 @@ pub async fn update(
     let mut p = parse(&body)?;
     p.id = id.clone();
     let updated = i.pipelines.change(&i.ingest, |all| {
-        let slot = all.iter_mut().find(|x| x.id == id).ok_or_else(|| not_found(&id))?;
-        if slot.is_read_only {
-            return Err(PipelinesError::Invalid(PipelineError::new(format!("Pipeline {id} is read-only"))));
-        }
-        *slot = p.clone();
+        let at = writable(all, &id)?;
+        all[at] = p.clone();
         Ok(p)
     })?;
     Ok(axum::Json(updated).into_response())
@@ -207,10 +213,7 @@ pub async fn delete(
 ) -> Result<Response, PipelinesError> {
     check_app_auth(&i, &h, &q)?;
     i.pipelines.change(&i.ingest, |all| {
-        let at = all.iter().position(|x| x.id == id).ok_or_else(|| not_found(&id))?;
-        if all[at].is_read_only {
-            return Err(PipelinesError::Invalid(PipelineError::new(format!("Pipeline {id} is read-only"))));
-        }
+        let at = writable(all, &id)?;
         all.remove(at);
         Ok(())
     })?;
