@@ -318,7 +318,7 @@ async fn put_record_batch(svc: &Arc<Firehose>, who: &Principal, body: &[u8]) -> 
     let stream = svc.stream(&who.account_id, &name)?;
     let frame = decode_records(stream.generation, records, "records", false)?;
     let results = svc.put(&stream, frame).await?;
-    Ok(batch_response(&results, stream.def().encryption.enabled))
+    Ok(batch_response(&results, stream.encrypted()))
 }
 
 /// Serialized compactly: Fluent Bit looks for the exact bytes `"FailedPutCount":0`.
@@ -356,7 +356,7 @@ async fn put_record(svc: &Arc<Firehose>, who: &Principal, body: &[u8]) -> Result
     let record = input.record.expect("checked");
     let frame = decode_records(stream.generation, std::slice::from_ref(&record), "record", true)?;
     match svc.put(&stream, frame).await?.remove(0) {
-        Ok(id) => Ok(serde_json::json!({ "RecordId": id, "Encrypted": stream.def().encryption.enabled })
+        Ok(id) => Ok(serde_json::json!({ "RecordId": id, "Encrypted": stream.encrypted() })
             .to_string()
             .into_bytes()),
         // A single record has no per-record answer: throttling is the whole call's error.

@@ -89,6 +89,12 @@ impl Stream {
         self.def.read().expect("def poisoned").clone()
     }
 
+    /// Whether StartDeliveryStreamEncryption is in effect (every Put answers it, so it is
+    /// read without copying the definition).
+    pub fn encrypted(&self) -> bool {
+        self.def.read().expect("def poisoned").encryption.enabled
+    }
+
     /// The current VersionId.
     pub fn version_id(&self) -> u64 {
         self.def.read().expect("def poisoned").version_id
