@@ -364,9 +364,7 @@ async fn put_record(svc: &Arc<Firehose>, who: &Principal, body: &[u8]) -> Result
     let record = input.record.expect("checked");
     let frame = decode_records(stream.generation, std::slice::from_ref(&record), "record", true)?;
     match svc.put(&stream, frame).await?.remove(0) {
-        Ok(id) => Ok(serde_json::json!({ "RecordId": id, "Encrypted": stream.encrypted() })
-            .to_string()
-            .into_bytes()),
+        Ok(id) => Ok(serde_json::json!({ "RecordId": id, "Encrypted": stream.encrypted() }).to_string().into_bytes()),
         // A single record has no per-record answer: throttling is the whole call's error.
         Err((_, message)) => Err(AwsError::service_unavailable(message)),
     }
