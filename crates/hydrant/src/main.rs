@@ -3,6 +3,7 @@
 mod certs;
 mod firehose_cmd;
 mod intake_cmd;
+mod router_cmd;
 mod signals;
 
 use clap::{Parser, Subcommand};
@@ -30,6 +31,8 @@ enum Command {
     Firehose(firehose_cmd::Args),
     /// Run the Datadog-compatible logs intake (receivers, pipelines, search, explorer).
     Intake(intake_cmd::Args),
+    /// The Fargate-compatible log router (this version: `--check` a configuration).
+    Router(router_cmd::Args),
     /// Make a local CA and a server certificate signed by it, for development TLS.
     DevCerts(certs::Args),
 }
@@ -51,12 +54,14 @@ fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread().enable_all().build()
 }
 
-fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<std::process::ExitCode> {
     let cli = Cli::parse();
     init_logging(&cli.log_format);
+    let ok = std::process::ExitCode::SUCCESS;
     match cli.command {
-        Command::DevCerts(args) => certs::run(args),
-        Command::Firehose(args) => runtime()?.block_on(firehose_cmd::run(args)),
-        Command::Intake(args) => runtime()?.block_on(intake_cmd::run(args)),
+        Command::Router(args) => router_cmd::run(args),
+        Command::DevCerts(args) => certs::run(args).map(|()| ok),
+        Command::Firehose(args) => runtime()?.block_on(firehose_cmd::run(args)).map(|()| ok),
+        Command::Intake(args) => runtime()?.block_on(intake_cmd::run(args)).map(|()| ok),
     }
 }
