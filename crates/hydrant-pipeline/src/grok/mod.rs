@@ -319,45 +319,51 @@ fn host_port() -> &'static str {
     S.get_or_init(|| format!("{}:{}", ip_or_host(), builtin("port").unwrap().0))
 }
 
-/// Index of the `}` closing a call (quotes respected), in `s` that follows `%{`.
-fn call_end(s: &str) -> Option<usize> {
-    let mut in_quote = false;
-    let mut escaped = false;
-    for (i, c) in s.char_indices() {
-        if in_quote {
-            if escaped {
-                escaped = false;
+/// Tracks whether a scan is inside a `"quoted"` argument (with `\\` escapes).
+#[derive(Default)]
+struct Quotes {
+    inside: bool,
+    escaped: bool,
+}
+
+impl Quotes {
+    /// Feeds `c`; true when `c` belongs to a quoted string (its quotes included), so the
+    /// caller must not interpret it.
+    fn quoted(&mut self, c: char) -> bool {
+        if self.inside {
+            if self.escaped {
+                self.escaped = false;
             } else if c == '\\' {
-                escaped = true;
+                self.escaped = true;
             } else if c == '"' {
-                in_quote = false;
+                self.inside = false;
             }
+            true
         } else if c == '"' {
-            in_quote = true;
-        } else if c == '}' {
-            return Some(i);
+            self.inside = true;
+            true
+        } else {
+            false
         }
     }
-    None
+}
+
+/// Index of the `}` closing a call (quotes respected), in `s` that follows `%{`.
+fn call_end(s: &str) -> Option<usize> {
+    let mut quotes = Quotes::default();
+    s.char_indices().find(|&(_, c)| !quotes.quoted(c) && c == '}').map(|(i, _)| i)
 }
 
 /// Splits `matcher(args):extract:filter(args)`.
 fn parse_call(s: &str) -> Result<Call, String> {
     let mut parts = Vec::new();
-    let (mut depth, mut in_quote, mut escaped, mut start) = (0, false, false, 0);
+    let (mut depth, mut start) = (0, 0);
+    let mut quotes = Quotes::default();
     for (i, c) in s.char_indices() {
-        if in_quote {
-            if escaped {
-                escaped = false;
-            } else if c == '\\' {
-                escaped = true;
-            } else if c == '"' {
-                in_quote = false;
-            }
+        if quotes.quoted(c) {
             continue;
         }
         match c {
-            '"' => in_quote = true,
             '(' => depth += 1,
             ')' => depth -= 1,
             ':' if depth == 0 => {
