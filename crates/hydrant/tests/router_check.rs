@@ -9,7 +9,7 @@ fn router(args: &[&str]) -> std::process::Output {
 
 #[test]
 fn the_seed_configmap_checks_out() {
-    let seed = concat!(env!("CARGO_MANIFEST_DIR"), "/../hydrant-router/tests/fixtures/seed-configmap.yaml");
+    let seed = concat!(env!("CARGO_MANIFEST_DIR"), "/../hydrant-flb/tests/fixtures/seed-configmap.yaml");
     let out = router(&["--config", seed, "--check"]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));

@@ -7,7 +7,7 @@ use std::fmt;
 /// no `?` and no escaping).
 ///
 /// ```
-/// use hydrant_router::config::tag_match::wildcard_match;
+/// use hydrant_flb::config::tag_match::wildcard_match;
 /// assert!(wildcard_match("kube.*", "kube.var.log.containers.a.log"));
 /// assert!(wildcard_match("*", ""));
 /// assert!(!wildcard_match("kube.*", "Kube.x"));

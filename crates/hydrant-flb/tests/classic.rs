@@ -3,9 +3,9 @@
 mod common;
 
 use common::{errors_of, fixture, load_text, options};
-use hydrant_router::config::{self, Format, Rule, SectionKind};
+use hydrant_flb::config::{self, Format, Rule, SectionKind};
 
-fn full() -> hydrant_router::config::Config {
+fn full() -> hydrant_flb::config::Config {
     config::load(&fixture("classic/fluent-bit.conf"), &options(&[("AWS_REGION", "ap-northeast-2")]))
         .unwrap_or_else(|e| panic!("{e}"))
 }

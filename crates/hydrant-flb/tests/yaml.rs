@@ -3,11 +3,11 @@
 mod common;
 
 use common::{errors_of, fixture, load_text, options};
-use hydrant_router::config::{self, Config, Format, Plugin, Rule, Section};
+use hydrant_flb::config::{self, Config, Format, Plugin, Rule, Section};
 
 /// The parts of a model that do not depend on the syntax: names, and keys lower-cased.
 fn shape(cfg: &Config) -> Vec<String> {
-    let props = |p: &hydrant_router::config::Properties| {
+    let props = |p: &hydrant_flb::config::Properties| {
         p.iter().map(|(k, v)| format!("{}={v}", k.to_ascii_lowercase())).collect::<Vec<_>>().join(" ")
     };
     let plugin = |kind: &str, p: &Plugin| format!("{kind} {} {}", p.name, props(&p.properties));

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 
-use hydrant_router::config::{self, Config, ConfigErrors, LoadOptions};
+use hydrant_flb::config::{self, Config, ConfigErrors, LoadOptions};
 
 /// A file under tests/fixtures.
 pub fn fixture(rel: &str) -> PathBuf {

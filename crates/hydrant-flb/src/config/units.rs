@@ -44,7 +44,7 @@ fn split_number(s: &str) -> (&str, &str) {
 /// rounded down as Fluent Bit does); `false` is 0 (Fluent Bit's way to disable a limit).
 ///
 /// ```
-/// use hydrant_router::config::units::parse_size;
+/// use hydrant_flb::config::units::parse_size;
 /// assert_eq!(parse_size("32k").unwrap(), 32_000);
 /// assert_eq!(parse_size("66KB").unwrap(), 66_000);
 /// assert_eq!(parse_size("5M").unwrap(), 5_000_000);
@@ -94,7 +94,7 @@ fn too_large(value: &str) -> UnitError {
 /// (case-insensitive) as in `flb_utils_time_to_seconds`.
 ///
 /// ```
-/// use hydrant_router::config::units::parse_time;
+/// use hydrant_flb::config::units::parse_time;
 /// assert_eq!(parse_time("300s").unwrap(), 300);
 /// assert_eq!(parse_time("5m").unwrap(), 300);
 /// assert_eq!(parse_time("1h").unwrap(), 3600);
@@ -126,7 +126,7 @@ pub fn parse_duration(value: &str) -> Result<Duration, UnitError> {
 /// A boolean: `on`/`true`/`yes` or `off`/`false`/`no`, case-insensitive.
 ///
 /// ```
-/// use hydrant_router::config::units::parse_bool;
+/// use hydrant_flb::config::units::parse_bool;
 /// assert!(parse_bool("On").unwrap());
 /// assert!(!parse_bool("no").unwrap());
 /// assert!(parse_bool("1").is_err());

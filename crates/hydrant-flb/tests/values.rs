@@ -3,9 +3,9 @@
 mod common;
 
 use common::{errors_of, load_text};
-use hydrant_router::config::tag_match::{wildcard_match, TagMatcher};
-use hydrant_router::config::units::{parse_bool, parse_duration, parse_size, parse_time};
-use hydrant_router::config::Rule;
+use hydrant_flb::config::tag_match::{wildcard_match, TagMatcher};
+use hydrant_flb::config::units::{parse_bool, parse_duration, parse_size, parse_time};
+use hydrant_flb::config::Rule;
 
 #[test]
 fn sizes_use_decimal_units_like_flb_utils_size_to_bytes() {

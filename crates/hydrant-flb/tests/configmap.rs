@@ -3,9 +3,9 @@
 mod common;
 
 use common::{configmap, configmap_with_meta, errors_of, fixture, load_text, options, OUTPUT};
-use hydrant_router::config::{self, Format, LoadOptions, Rule, SectionKind};
+use hydrant_flb::config::{self, Format, LoadOptions, Rule, SectionKind};
 
-fn seed() -> hydrant_router::config::Config {
+fn seed() -> hydrant_flb::config::Config {
     config::load(&fixture("seed-configmap.yaml"), &LoadOptions::default()).expect("the seed ConfigMap loads")
 }
 

@@ -227,11 +227,12 @@ impl Plugin {
     fn unit<T>(&self, key: &str, parse: fn(&str) -> Result<T, UnitError>) -> Result<Option<T>, ConfigError> {
         match self.get(key) {
             None => Ok(None),
-            Some(v) => parse(v).map(Some).map_err(|e| self.value_error(key, &e.to_string())),
+            Some(v) => parse(v).map(Some).map_err(|e| self.invalid_value(key, &e.to_string())),
         }
     }
 
-    fn value_error(&self, key: &str, message: &str) -> ConfigError {
+    /// An [`Rule::InvalidValue`] error for `key` of this plugin, at its section header.
+    pub fn invalid_value(&self, key: &str, message: &str) -> ConfigError {
         ConfigError::new(
             self.origin.file.clone(),
             Some(self.origin.line),
@@ -259,7 +260,7 @@ impl Plugin {
     /// Fluent Bit), else `Match`; `None` when neither is set (the plugin receives nothing).
     pub fn matcher(&self) -> Result<Option<TagMatcher>, ConfigError> {
         if let Some(re) = self.get("Match_Regex") {
-            return TagMatcher::regex(re).map(Some).map_err(|e| self.value_error("Match_Regex", &e.to_string()));
+            return TagMatcher::regex(re).map(Some).map_err(|e| self.invalid_value("Match_Regex", &e.to_string()));
         }
         Ok(self.get("Match").map(TagMatcher::wildcard))
     }
