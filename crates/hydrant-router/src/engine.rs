@@ -1,0 +1,388 @@
+//! The router's runtime: builds the plugins of a [`Config`] and moves chunks from inputs
+//! through filters to outputs.
+//!
+//! ```text
+//! input tasks ──chunks──▶ pipeline task ──per-output queues──▶ output tasks
+//!                         (filters in order,                   (batch, deliver,
+//!                          re-emitted records                   complete acks)
+//!                          re-enter from the top,
+//!                          routing by Match)
+//! ```
+//!
+//! One pipeline task runs every filter, as Fluent Bit's single engine thread does: filters
+//! keep state (caches, rates) that would otherwise be split or locked. Inputs read on their
+//! own tasks or threads, and each output has its own task and bounded queue, so a slow
+//! destination slows only what is routed to it, and only once its queue is full.
+//!
+//! Delivery is at-least-once through [`Ack`](hydrant_flb::Ack)s: a chunk routed to two
+//! outputs carries two shares, and the input hears `Delivered` only once both outputs
+//! completed theirs. On shutdown the inputs stop, the pipeline drains, outputs flush for
+//! up to the grace period (`[SERVICE] Grace`, 5 s by default), and whatever is still held
+//! is abandoned: inputs keep their positions before it and read it again after a restart.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hydrant_flb::config::{units, Config, ConfigError, ConfigErrors, Plugin, Rule, TagMatcher};
+use hydrant_flb::metrics::{Metrics, PluginLabels};
+use hydrant_flb::{BuildContext, Chunk, Emitted, Filter, Input, InputContext, Output, Record};
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use crate::registry::Registry;
+
+/// How deep records may be re-emitted (`rewrite_tag` rules that keep rewriting each other).
+/// Fluent Bit has no limit and can loop forever; past this depth records are routed as
+/// they are, with a warning.
+const MAX_REEMIT_DEPTH: usize = 8;
+
+/// Chunks waiting in an output's queue before the pipeline waits for it.
+const OUTPUT_QUEUE_CHUNKS: usize = 64;
+
+/// Chunks waiting between the inputs and the pipeline.
+const PIPELINE_QUEUE_CHUNKS: usize = 64;
+
+/// Tags whose routes the pipeline remembers (one per file tailed, typically).
+const ROUTE_CACHE_TAGS: usize = 16_384;
+
+/// How to build a router.
+#[derive(Clone)]
+pub struct RouterOptions {
+    /// Where plugins keep state with no configured path.
+    pub data_dir: PathBuf,
+    /// The plugins known by name.
+    pub registry: Registry,
+    /// Shared metrics (a fresh registry when `None`).
+    pub metrics: Option<Arc<Metrics>>,
+}
+
+impl RouterOptions {
+    /// Options with the built-in plugins... or any registry, and `data_dir`.
+    pub fn new(data_dir: impl Into<PathBuf>, registry: Registry) -> Self {
+        RouterOptions { data_dir: data_dir.into(), registry, metrics: None }
+    }
+}
+
+struct FilterSlot {
+    name: String,
+    matcher: TagMatcher,
+    filter: Box<dyn Filter>,
+}
+
+struct OutputSlot {
+    name: String,
+    matcher: TagMatcher,
+    output: Box<dyn Output>,
+}
+
+/// A router built from a configuration, ready to [`run`](Router::run).
+pub struct Router {
+    inputs: Vec<(String, Box<dyn Input>)>,
+    filters: Vec<FilterSlot>,
+    outputs: Vec<OutputSlot>,
+    metrics: Arc<Metrics>,
+    grace: Duration,
+}
+
+impl Router {
+    /// Build every plugin of `config`, or return every error found (unknown plugins, bad
+    /// options), each naming its file and line.
+    pub fn build(config: Config, options: RouterOptions) -> Result<Router, ConfigErrors> {
+        let metrics = options.metrics.clone().unwrap_or_default();
+        let config = Arc::new(config);
+        let mut errors = Vec::new();
+        let registry = &options.registry;
+        let ctx = |name: String| BuildContext {
+            config: config.clone(),
+            metrics: metrics.clone(),
+            name,
+            data_dir: options.data_dir.clone(),
+        };
+        // Instances are numbered per kind and plugin name, as Fluent Bit does (`tail.0`).
+        let mut counters: HashMap<(&str, String), usize> = HashMap::new();
+        let mut instance = |kind: &'static str, plugin: &Plugin| {
+            let n = counters.entry((kind, plugin.name.clone())).or_default();
+            let name = format!("{}.{}", plugin.name, n);
+            *n += 1;
+            name
+        };
+        let unknown = |plugin: &Plugin, kind: &str, known: String| {
+            ConfigError::new(
+                plugin.origin.file.clone(),
+                Some(plugin.origin.line),
+                Rule::Unsupported,
+                format!("`{}` {kind} is not supported by Hydrant; supported: {known}", plugin.name),
+            )
+        };
+
+        let mut inputs = Vec::new();
+        for plugin in &config.inputs {
+            let Some(build) = registry.input(&plugin.name) else {
+                errors.push(unknown(plugin, "input", registry.input_names()));
+                continue;
+            };
+            let name = instance("input", plugin);
+            match build(plugin, &ctx(name.clone())) {
+                Ok(input) => inputs.push((name, input)),
+                Err(e) => errors.push(e),
+            }
+        }
+        let mut filters = Vec::new();
+        for plugin in &config.filters {
+            let Some(build) = registry.filter(&plugin.name) else {
+                errors.push(unknown(plugin, "filter", registry.filter_names()));
+                continue;
+            };
+            let name = instance("filter", plugin);
+            let matcher = match plugin.matcher() {
+                Ok(Some(m)) => m,
+                // Fluent Bit loads a filter without Match but never runs it.
+                Ok(None) => continue,
+                Err(e) => {
+                    errors.push(e);
+                    continue;
+                }
+            };
+            match build(plugin, &ctx(name.clone())) {
+                Ok(filter) => filters.push(FilterSlot { name, matcher, filter }),
+                Err(e) => errors.push(e),
+            }
+        }
+        let mut outputs = Vec::new();
+        for plugin in &config.outputs {
+            let Some(build) = registry.output(&plugin.name) else {
+                errors.push(unknown(plugin, "output", registry.output_names()));
+                continue;
+            };
+            let name = instance("output", plugin);
+            let matcher = match plugin.matcher() {
+                Ok(Some(m)) => m,
+                Ok(None) => continue,
+                Err(e) => {
+                    errors.push(e);
+                    continue;
+                }
+            };
+            match build(plugin, &ctx(name.clone())) {
+                Ok(output) => outputs.push(OutputSlot { name, matcher, output }),
+                Err(e) => errors.push(e),
+            }
+        }
+        let grace = match config.service.get("Grace").map(units::parse_time) {
+            None => Duration::from_secs(5),
+            Some(Ok(secs)) => Duration::from_secs(secs),
+            Some(Err(e)) => {
+                errors.push(ConfigError::new("[SERVICE]", None, Rule::InvalidValue, format!("`Grace`: {e}")));
+                Duration::from_secs(5)
+            }
+        };
+        if !errors.is_empty() {
+            return Err(ConfigErrors(errors));
+        }
+        Ok(Router { inputs, filters, outputs, metrics, grace })
+    }
+
+    /// The router's metrics.
+    pub fn metrics(&self) -> Arc<Metrics> {
+        self.metrics.clone()
+    }
+
+    /// Instance names of the outputs (`kinesis_firehose.0`), in order.
+    pub fn output_names(&self) -> Vec<String> {
+        self.outputs.iter().map(|o| o.name.clone()).collect()
+    }
+
+    /// Run until `shutdown` is cancelled (or every input ends), then drain: stop the inputs,
+    /// let the outputs flush for up to the grace period, and return.
+    pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
+        let (pipeline_tx, pipeline_rx) = mpsc::channel::<Chunk>(PIPELINE_QUEUE_CHUNKS);
+
+        let mut output_tasks = JoinSet::new();
+        let mut routes = Vec::new();
+        for slot in self.outputs {
+            let (tx, rx) = mpsc::channel::<Chunk>(OUTPUT_QUEUE_CHUNKS);
+            routes.push(Route { name: slot.name.clone(), matcher: slot.matcher, queue: tx });
+            output_tasks.spawn(slot.output.run(rx));
+        }
+
+        let mut input_tasks = JoinSet::new();
+        for (name, input) in self.inputs {
+            let ctx = InputContext { chunks: pipeline_tx.clone(), shutdown: shutdown.clone() };
+            let run = input.run(ctx);
+            input_tasks.spawn(async move { (name, run.await) });
+        }
+        drop(pipeline_tx);
+
+        let pipeline =
+            tokio::spawn(Pipeline { filters: self.filters, routes, metrics: self.metrics.clone() }.run(pipeline_rx));
+
+        let mut failure = None;
+        while let Some(joined) = input_tasks.join_next().await {
+            match joined {
+                Ok((_, Ok(()))) => {}
+                Ok((name, Err(e))) => {
+                    tracing::error!(input = %name, error = %format!("{e:#}"), "input failed; stopping the router");
+                    failure.get_or_insert(anyhow::anyhow!("input {name}: {e:#}"));
+                    shutdown.cancel();
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "input task panicked; stopping the router");
+                    failure.get_or_insert(anyhow::anyhow!("input task: {e}"));
+                    shutdown.cancel();
+                }
+            }
+        }
+        // Inputs are done and their senders dropped: the pipeline drains, then drops the
+        // output queues, and the outputs flush what they hold.
+        if let Err(e) = pipeline.await {
+            tracing::error!(error = %e, "pipeline task panicked");
+            failure.get_or_insert(anyhow::anyhow!("pipeline: {e}"));
+        }
+        let drained = tokio::time::timeout(self.grace, async {
+            while let Some(joined) = output_tasks.join_next().await {
+                if let Err(e) = joined {
+                    tracing::error!(error = %e, "output task panicked");
+                }
+            }
+        })
+        .await;
+        if drained.is_err() {
+            tracing::warn!(
+                grace_secs = self.grace.as_secs_f64(),
+                "outputs still busy after the grace period; what they hold will be read again after a restart"
+            );
+            output_tasks.shutdown().await;
+        }
+        match failure {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+}
+
+struct Route {
+    name: String,
+    matcher: TagMatcher,
+    queue: mpsc::Sender<Chunk>,
+}
+
+struct Pipeline {
+    filters: Vec<FilterSlot>,
+    routes: Vec<Route>,
+    metrics: Arc<Metrics>,
+}
+
+impl Pipeline {
+    async fn run(mut self, mut chunks: mpsc::Receiver<Chunk>) {
+        // Routes and filter matches per tag: tags repeat (one per file), matching does not
+        // need to.
+        let mut cache: HashMap<Arc<str>, Arc<TagPlan>> = HashMap::new();
+        let mut unrouted_warned = std::collections::HashSet::new();
+        while let Some(chunk) = chunks.recv().await {
+            let mut pending = vec![(chunk, 0usize)];
+            while let Some((mut chunk, depth)) = pending.pop() {
+                let plan = self.plan(&mut cache, &chunk.tag);
+                let mut emitted = Vec::new();
+                for &i in &plan.filters {
+                    if chunk.records.is_empty() {
+                        break;
+                    }
+                    let slot = &mut self.filters[i];
+                    self.metrics
+                        .filter_records_in
+                        .get_or_create(&PluginLabels::new(&slot.name))
+                        .inc_by(chunk.records.len() as u64);
+                    slot.filter.filter(&chunk.tag, &mut chunk.records, &mut emitted).await;
+                }
+                if !emitted.is_empty() {
+                    if depth >= MAX_REEMIT_DEPTH {
+                        tracing::warn!(tag = %chunk.tag, "records re-emitted {MAX_REEMIT_DEPTH} times; routing them as they are");
+                        for e in group_by_tag(emitted) {
+                            let c = Chunk::new(e.0.into(), e.1, chunk.ack.clone());
+                            self.route(&mut cache, c, &mut unrouted_warned).await;
+                        }
+                    } else {
+                        for (tag, records) in group_by_tag(emitted) {
+                            pending.push((Chunk::new(tag.into(), records, chunk.ack.clone()), depth + 1));
+                        }
+                    }
+                }
+                self.route(&mut cache, chunk, &mut unrouted_warned).await;
+            }
+        }
+        // Dropping `self.routes` closes the output queues: outputs flush and return.
+    }
+
+    fn plan(&self, cache: &mut HashMap<Arc<str>, Arc<TagPlan>>, tag: &Arc<str>) -> Arc<TagPlan> {
+        if let Some(plan) = cache.get(tag) {
+            return plan.clone();
+        }
+        if cache.len() >= ROUTE_CACHE_TAGS {
+            cache.clear();
+        }
+        let plan = Arc::new(TagPlan {
+            filters: self.filters.iter().enumerate().filter(|(_, f)| f.matcher.matches(tag)).map(|(i, _)| i).collect(),
+            outputs: self.routes.iter().enumerate().filter(|(_, r)| r.matcher.matches(tag)).map(|(i, _)| i).collect(),
+        });
+        cache.insert(tag.clone(), plan.clone());
+        plan
+    }
+
+    async fn route(
+        &mut self,
+        cache: &mut HashMap<Arc<str>, Arc<TagPlan>>,
+        chunk: Chunk,
+        unrouted_warned: &mut std::collections::HashSet<Arc<str>>,
+    ) {
+        if chunk.records.is_empty() {
+            chunk.ack.complete();
+            return;
+        }
+        let plan = self.plan(cache, &chunk.tag);
+        let Some((&last, others)) = plan.outputs.split_last() else {
+            // Fluent Bit drops records no output matches; say so once per tag.
+            if unrouted_warned.len() < ROUTE_CACHE_TAGS && unrouted_warned.insert(chunk.tag.clone()) {
+                tracing::warn!(tag = %chunk.tag, "no output matches this tag; its records are dropped");
+            }
+            chunk.ack.complete();
+            return;
+        };
+        for &i in others {
+            send(&self.routes[i], chunk.share()).await;
+        }
+        send(&self.routes[last], chunk).await;
+    }
+}
+
+/// Queue `chunk` for an output.
+async fn send(route: &Route, chunk: Chunk) {
+    {
+        if let Err(mpsc::error::SendError(chunk)) = route.queue.send(chunk).await {
+            // The output task ended (it panicked): its share is abandoned, so the input
+            // keeps the position and the records are read again after a restart.
+            tracing::error!(output = %route.name, "output is gone; records will be read again after a restart");
+            chunk.ack.abandon();
+        }
+    }
+}
+
+/// What applies to one tag: the filters and outputs it matches, by index.
+struct TagPlan {
+    filters: Vec<usize>,
+    outputs: Vec<usize>,
+}
+
+/// Re-emitted records grouped by tag, keeping each tag's records in order.
+fn group_by_tag(emitted: Vec<Emitted>) -> Vec<(String, Vec<Record>)> {
+    let mut groups: Vec<(String, Vec<Record>)> = Vec::new();
+    for Emitted { tag, record } in emitted {
+        match groups.iter_mut().find(|(t, _)| *t == tag) {
+            Some((_, records)) => records.push(record),
+            None => groups.push((tag, vec![record])),
+        }
+    }
+    groups
+}
