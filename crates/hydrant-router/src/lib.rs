@@ -7,10 +7,12 @@
 //! - [`engine`]: the runtime that moves chunks from inputs through filters to outputs with
 //!   at-least-once acknowledgements.
 //! - [`http`]: `/metrics` and `/health`.
+//! - [`fargate`]: what Fargate's service adds to a ConfigMap.
 
 #![warn(missing_docs)]
 
 pub mod engine;
+pub mod fargate;
 pub mod http;
 pub mod registry;
 

@@ -488,6 +488,8 @@ pub struct Harness {
     listener: Option<hydrant_firehose::server::Listener>,
     pub client: aws_sdk_firehose::Client,
     pub data_dir: PathBuf,
+    /// `http://127.0.0.1:<port>`.
+    pub endpoint: String,
 }
 
 impl Harness {
@@ -501,8 +503,9 @@ impl Harness {
         let svc = hydrant_firehose::Firehose::start(config, loaded.principals).await.unwrap();
         let listener =
             hydrant_firehose::server::listen(svc.clone(), "127.0.0.1:0".parse().unwrap(), None).await.unwrap();
-        let client = sdk_client(&format!("http://{}", listener.local_addr), data_dir);
-        Harness { svc, listener: Some(listener), client, data_dir: data_dir.to_path_buf() }
+        let endpoint = format!("http://{}", listener.local_addr);
+        let client = sdk_client(&endpoint, data_dir);
+        Harness { svc, listener: Some(listener), client, data_dir: data_dir.to_path_buf(), endpoint }
     }
 
     /// Stops the listener and the service (a last checkpoint is written).
