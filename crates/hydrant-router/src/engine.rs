@@ -282,31 +282,39 @@ impl Pipeline {
         let mut cache: HashMap<Arc<str>, Arc<TagPlan>> = HashMap::new();
         let mut unrouted_warned = std::collections::HashSet::new();
         while let Some(chunk) = chunks.recv().await {
-            let mut pending = vec![(chunk, 0usize)];
-            while let Some((mut chunk, depth)) = pending.pop() {
+            // (chunk, re-emission depth, the filter that emitted it). Fluent Bit never runs
+            // re-emitted records through the filter that emitted them (a rewrite_tag rule
+            // whose new tag it still matches would loop), and neither does Hydrant.
+            let mut pending = vec![(chunk, 0usize, None::<usize>)];
+            while let Some((mut chunk, depth, emitter)) = pending.pop() {
                 let plan = self.plan(&mut cache, &chunk.tag);
-                let mut emitted = Vec::new();
+                let mut emitted_by: Vec<(usize, Vec<Emitted>)> = Vec::new();
                 for &i in &plan.filters {
                     if chunk.records.is_empty() {
                         break;
+                    }
+                    if emitter == Some(i) {
+                        continue;
                     }
                     let slot = &mut self.filters[i];
                     self.metrics
                         .filter_records_in
                         .get_or_create(&PluginLabels::new(&slot.name))
                         .inc_by(chunk.records.len() as u64);
+                    let mut emitted = Vec::new();
                     slot.filter.filter(&chunk.tag, &mut chunk.records, &mut emitted).await;
+                    if !emitted.is_empty() {
+                        emitted_by.push((i, emitted));
+                    }
                 }
-                if !emitted.is_empty() {
-                    if depth >= MAX_REEMIT_DEPTH {
-                        tracing::warn!(tag = %chunk.tag, "records re-emitted {MAX_REEMIT_DEPTH} times; routing them as they are");
-                        for e in group_by_tag(emitted) {
-                            let c = Chunk::new(e.0.into(), e.1, chunk.ack.clone());
+                for (filter, emitted) in emitted_by {
+                    for (tag, records) in group_by_tag(emitted) {
+                        let c = Chunk::new(tag.into(), records, chunk.ack.clone());
+                        if depth >= MAX_REEMIT_DEPTH {
+                            tracing::warn!(tag = %c.tag, "records re-emitted {MAX_REEMIT_DEPTH} times; routing them as they are");
                             self.route(&mut cache, c, &mut unrouted_warned).await;
-                        }
-                    } else {
-                        for (tag, records) in group_by_tag(emitted) {
-                            pending.push((Chunk::new(tag.into(), records, chunk.ack.clone()), depth + 1));
+                        } else {
+                            pending.push((c, depth + 1, Some(filter)));
                         }
                     }
                 }

@@ -174,7 +174,13 @@ async fn routes_filters_reemits_and_acknowledges() {
     config.inputs.push(plugin(
         "lines",
         1,
-        &[("Line", "app.web hello"), ("Line", "app.web secret"), ("Line", "app.web audit"), ("Line", "sys.x boot")],
+        &[
+            ("Line", "app.web hello"),
+            ("Line", "app.web secret"),
+            ("Line", "app.web audit"),
+            ("Line", "sys.x boot"),
+            ("Line", "app.web loop"),
+        ],
     ));
     config.filters.push(plugin("test", 5, &[("Match", "app.*"), ("Add", "f1 one"), ("Drop", "secret")]));
     config.filters.push(plugin(
@@ -183,6 +189,12 @@ async fn routes_filters_reemits_and_acknowledges() {
         &[("Match", "app.*"), ("Add", "f2 two"), ("Emit", "audit"), ("Emit_Tag", "audit.web")],
     ));
     config.filters.push(plugin("test", 14, &[("Match", "audit.*"), ("Add", "f3 three")]));
+    // Re-emits under a tag it matches itself: the re-emitted record must skip it (no loop).
+    config.filters.push(plugin(
+        "test",
+        17,
+        &[("Match", "*"), ("Add", "f4 four"), ("Emit", "loop"), ("Emit_Tag", "loop.x")],
+    ));
     config.outputs.push(plugin("test", 20, &[("Match", "*")]));
     config.outputs.push(plugin("test", 24, &[("Match_Regex", "^audit\\.")]));
     run_for(config, Duration::from_millis(300)).await;
@@ -192,10 +204,11 @@ async fn routes_filters_reemits_and_acknowledges() {
     let expect = vec![
         // Re-emitted: went through filter 1 (app.*) before filter 2 re-tagged it, then from
         // the top again as audit.web (only filter 3 matches), to both outputs.
-        ("test.0", "audit.web", r#"{"log":"audit","f1":"one","f3":"three"}"#),
-        ("test.0", "app.web", r#"{"log":"hello","f1":"one","f2":"two"}"#),
-        ("test.0", "sys.x", r#"{"log":"boot"}"#),
-        ("test.1", "audit.web", r#"{"log":"audit","f1":"one","f3":"three"}"#),
+        ("test.0", "audit.web", r#"{"log":"audit","f1":"one","f3":"three","f4":"four"}"#),
+        ("test.0", "app.web", r#"{"log":"hello","f1":"one","f2":"two","f4":"four"}"#),
+        ("test.0", "sys.x", r#"{"log":"boot","f4":"four"}"#),
+        ("test.0", "loop.x", r#"{"log":"loop","f1":"one","f2":"two"}"#),
+        ("test.1", "audit.web", r#"{"log":"audit","f1":"one","f3":"three","f4":"four"}"#),
     ];
     let mut expect: Vec<(String, String, String)> =
         expect.into_iter().map(|(a, b, c)| (a.to_owned(), b.to_owned(), c.to_owned())).collect();
@@ -210,6 +223,7 @@ async fn routes_filters_reemits_and_acknowledges() {
             ("audit".to_owned(), AckOutcome::Delivered),
             ("boot".to_owned(), AckOutcome::Delivered),
             ("hello".to_owned(), AckOutcome::Delivered),
+            ("loop".to_owned(), AckOutcome::Delivered),
             // Dropped by a filter: done with, so delivered as far as the input cares.
             ("secret".to_owned(), AckOutcome::Delivered),
         ]

@@ -1,0 +1,78 @@
+//! The `record_modifier` filter (`plugins/filter_record_modifier`).
+//!
+//! - `Remove_Key KEY` removes keys, `Allowlist_Key KEY` (or `Whitelist_Key`) keeps only
+//!   the listed keys; both may repeat, a trailing `*` matches a prefix, and keys compare
+//!   case-insensitively, as in Fluent Bit. The two are exclusive.
+//! - `Record KEY VALUE` appends a string field to every record (after the removals; the
+//!   key is appended even when it already exists, as Fluent Bit does).
+//! - `Uuid_Key KEY` appends a random UUID (v4) under KEY.
+
+use hydrant_flb::config::Plugin;
+use hydrant_flb::plugin::{BuildContext, BuildResult};
+use hydrant_flb::{BoxFuture, Emitted, Filter, Record, Value};
+
+use crate::common::{split_pair, Counters, KeyPattern};
+
+/// The record_modifier filter.
+#[derive(Debug)]
+pub struct RecordModifier {
+    records: Vec<(String, String)>,
+    remove: Vec<KeyPattern>,
+    allow: Vec<KeyPattern>,
+    uuid_key: Option<String>,
+    counters: Counters,
+}
+
+/// Build a record_modifier filter.
+pub fn build(plugin: &Plugin, ctx: &BuildContext) -> BuildResult<RecordModifier> {
+    let mut records = Vec::new();
+    let mut remove = Vec::new();
+    let mut allow = Vec::new();
+    for (key, value) in plugin.properties.iter() {
+        if key.eq_ignore_ascii_case("Record") {
+            let (k, v) = split_pair(plugin, key, value)?;
+            records.push((k.to_string(), v.to_string()));
+        } else if key.eq_ignore_ascii_case("Remove_Key") {
+            remove.push(KeyPattern::new(value.trim(), true));
+        } else if key.eq_ignore_ascii_case("Allowlist_Key") || key.eq_ignore_ascii_case("Whitelist_Key") {
+            allow.push(KeyPattern::new(value.trim(), true));
+        }
+    }
+    if !remove.is_empty() && !allow.is_empty() {
+        return Err(plugin.invalid_value("Remove_Key", "`Remove_Key` and `Allowlist_Key` are exclusive"));
+    }
+    let uuid_key = plugin.get("Uuid_Key").map(|k| k.trim().to_string()).filter(|k| !k.is_empty());
+    Ok(RecordModifier { records, remove, allow, uuid_key, counters: Counters::new(ctx) })
+}
+
+impl RecordModifier {
+    /// Modify one record.
+    pub fn apply(&self, record: &mut Record) {
+        if !self.remove.is_empty() {
+            record.body.retain(|k, _| !self.remove.iter().any(|p| p.matches(k)));
+        } else if !self.allow.is_empty() {
+            record.body.retain(|k, _| self.allow.iter().any(|p| p.matches(k)));
+        }
+        for (k, v) in &self.records {
+            record.body.push(k.clone(), Value::Str(v.clone()));
+        }
+        if let Some(k) = &self.uuid_key {
+            record.body.push(k.clone(), Value::Str(uuid::Uuid::new_v4().to_string()));
+        }
+    }
+}
+
+impl Filter for RecordModifier {
+    fn filter<'a>(
+        &'a mut self,
+        _tag: &'a str,
+        records: &'a mut Vec<Record>,
+        _emitted: &'a mut Vec<Emitted>,
+    ) -> BoxFuture<'a, ()> {
+        self.counters.records_in.inc_by(records.len() as u64);
+        for record in records.iter_mut() {
+            self.apply(record);
+        }
+        Box::pin(std::future::ready(()))
+    }
+}
