@@ -120,15 +120,7 @@ impl Principals {
         let mut generated_credentials = None;
         if config.principals.is_empty() {
             let path = config.data_dir.join("credentials");
-            let (key, secret) = match read_credentials(&path)? {
-                Some(pair) => pair,
-                None => {
-                    let pair =
-                        (generate(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", "AKIA", 16), generate(SECRET_CHARS, "", 40));
-                    write_credentials(&path, &pair.0, &pair.1)?;
-                    pair
-                }
-            };
+            let (key, secret) = load_or_create_credentials(&path)?;
             principals.insert(Principal {
                 name: "root".into(),
                 access_key_id: key,
@@ -145,6 +137,17 @@ impl Principals {
 }
 
 const SECRET_CHARS: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+/// The access key pair in the shared-credentials file `path` (profile [`PROFILE`]), created
+/// with fresh random keys when the file does not exist.
+pub fn load_or_create_credentials(path: &Path) -> anyhow::Result<(String, String)> {
+    if let Some(pair) = read_credentials(path)? {
+        return Ok(pair);
+    }
+    let pair = (generate(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", "AKIA", 16), generate(SECRET_CHARS, "", 40));
+    write_credentials(path, &pair.0, &pair.1)?;
+    Ok(pair)
+}
 
 fn generate(alphabet: &[u8], prefix: &str, n: usize) -> String {
     let mut rng = rand::rngs::OsRng;
