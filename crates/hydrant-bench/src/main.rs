@@ -14,12 +14,14 @@
 //! `intake-ingest` ([`intake`]): logs/s through the logs intake's receive, preprocessing,
 //! seed pipeline, write-ahead log and index, against single-thread decoding of the same
 //! batches. `intake-query` ([`query`]): query latency over a store of millions of logs,
-//! against the match-all page.
+//! against the match-all page. `router-throughput` ([`router`]): the log router's MB/s,
+//! CPU-seconds per GB and peak RSS, against reading and splitting the same files.
 
 mod cpu;
 mod intake;
 mod query;
 mod records;
+mod router;
 
 use std::io::Write;
 use std::net::SocketAddr;
@@ -53,6 +55,8 @@ enum Bench {
     IntakeIngest(intake::Args),
     /// Query latency over a large log store against the match-all page.
     IntakeQuery(query::Args),
+    /// Router MB/s, CPU-seconds per GB and peak RSS on ~1 GB of CRI nginx lines, against reading the files.
+    RouterThroughput(router::Args),
 }
 
 #[derive(clap::Args)]
@@ -110,6 +114,7 @@ fn main() -> anyhow::Result<()> {
         Bench::FirehoseIngest(args) => rt.block_on(ingest(args, clients.handle().clone())),
         Bench::IntakeIngest(args) => intake::run(args, rt.handle(), clients.handle()),
         Bench::IntakeQuery(args) => query::run(args),
+        Bench::RouterThroughput(args) => router::run(args, rt.handle()),
     };
     drop(rt);
     clients.shutdown_background();

@@ -56,14 +56,13 @@ pub fn apply(config: &mut Config, settings: &ServiceSettings) {
     }
 }
 
-/// `kube.` and the directory of `input_path` with `/` as `.` (`kube.tmp.logs.`): the tag
-/// prefix of the managed input's files when they are read from `input_path`.
+/// The tag prefix of the managed input's files when they are read from `input_path`: the
+/// tail input's own expansion of `kube.*` for a file in that directory, less the file name
+/// (`/tmp/logs/*.log` gives `kube.tmp.logs.`).
 pub fn managed_tag_prefix(input_path: Option<&Path>) -> Option<String> {
-    let path = input_path?;
-    let absolute = std::path::absolute(path).ok()?;
-    let dir = absolute.parent()?.to_str()?;
-    let dotted = dir.trim_matches('/').replace('/', ".");
-    Some(if dotted.is_empty() { "kube.".to_owned() } else { format!("kube.{dotted}.") })
+    let dir = input_path?.parent()?.to_str()?;
+    let tag = hydrant_tail::options::expand_tag("kube.*", &format!("{dir}/x"));
+    Some(tag.strip_suffix('x')?.to_owned())
 }
 
 #[cfg(test)]
@@ -77,6 +76,9 @@ mod tests {
             "kube.var.log.containers."
         );
         assert_eq!(managed_tag_prefix(Some(Path::new("/tmp/x/*.log"))).unwrap(), "kube.tmp.x.");
+        // Repeated dots collapse, as in the tail input's tags.
+        assert_eq!(managed_tag_prefix(Some(Path::new("/tmp/.tmpAb/c/*.log"))).unwrap(), "kube.tmp.tmpAb.c.");
+        assert_eq!(managed_tag_prefix(Some(Path::new("logs/*.log"))).unwrap(), "kube.logs.");
         assert_eq!(managed_tag_prefix(None), None);
     }
 }

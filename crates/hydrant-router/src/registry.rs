@@ -29,6 +29,22 @@ impl Registry {
         Registry::default()
     }
 
+    /// Every plugin Hydrant ships: the `tail` input; the `kubernetes`, `grep`, `parser`,
+    /// `record_modifier`, `rewrite_tag`, `throttle`, `nest` and `modify` filters; the
+    /// `kinesis_firehose`, `firehose`, `stdout` and `null` outputs.
+    pub fn builtin() -> Self {
+        let mut r = Registry::empty()
+            .with_input("tail", hydrant_tail::build)
+            .with_filter("kubernetes", hydrant_kubernetes::build);
+        for name in ["grep", "parser", "record_modifier", "rewrite_tag", "throttle", "nest", "modify"] {
+            r = r.with_filter(name, hydrant_filters::build);
+        }
+        for name in ["kinesis_firehose", "firehose", "stdout", "null"] {
+            r = r.with_output(name, hydrant_outputs::build);
+        }
+        r
+    }
+
     /// Add (or replace) an input.
     pub fn with_input(mut self, name: &str, build: InputBuilder) -> Self {
         self.inputs.retain(|(n, _)| n != name);

@@ -5,6 +5,7 @@ mod firehose_cmd;
 mod intake_cmd;
 mod router_cmd;
 mod signals;
+mod up_cmd;
 
 use clap::{Parser, Subcommand};
 
@@ -31,8 +32,11 @@ enum Command {
     Firehose(firehose_cmd::Args),
     /// Run the Datadog-compatible logs intake (receivers, pipelines, search, explorer).
     Intake(intake_cmd::Args),
-    /// The Fargate-compatible log router (this version: `--check` a configuration).
+    /// Run the Fargate-compatible log router (Fluent Bit config or the aws-logging ConfigMap).
     Router(router_cmd::Args),
+    /// Run the seed's whole flow on this machine: router, firehose and intake, with the
+    /// simulated sample app.
+    Up(up_cmd::Args),
     /// Make a local CA and a server certificate signed by it, for development TLS.
     DevCerts(certs::Args),
 }
@@ -57,9 +61,13 @@ fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
 fn main() -> anyhow::Result<std::process::ExitCode> {
     let cli = Cli::parse();
     init_logging(&cli.log_format);
+    // More than one rustls crypto provider is compiled in (the AWS SDK brings aws-lc-rs);
+    // rustls then refuses to guess, so every TLS user in the process gets ring, chosen once.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let ok = std::process::ExitCode::SUCCESS;
     match cli.command {
         Command::Router(args) => router_cmd::run(args),
+        Command::Up(args) => up_cmd::run(args).map(|()| ok),
         Command::DevCerts(args) => certs::run(args).map(|()| ok),
         Command::Firehose(args) => runtime()?.block_on(firehose_cmd::run(args)).map(|()| ok),
         Command::Intake(args) => runtime()?.block_on(intake_cmd::run(args)).map(|()| ok),
