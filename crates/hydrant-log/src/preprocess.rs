@@ -38,15 +38,16 @@ pub const MAX_FUTURE_MS: i64 = 2 * 3600 * 1000;
 
 /// Builds a log from its attributes, received at `received_ms`.
 pub fn preprocess(mut attributes: Map<String, Value>, received_ms: i64) -> Log {
-    let mut log = Log::new(received_ms);
+    let mut log = Log::without_id(received_ms);
     log.source = take_string(&mut attributes, SOURCE);
     log.host = take_string(&mut attributes, HOST);
     if let Some(ms) = DATE.iter().find_map(|a| get(&attributes, a).and_then(parse_date)) {
         if ms >= received_ms - MAX_PAST_MS && ms <= received_ms + MAX_FUTURE_MS {
             log.timestamp_ms = ms;
-            log.id = crate::new_id(ms);
         }
     }
+    // Once the date is known (ids sort by it).
+    log.id = crate::new_id(log.timestamp_ms);
     if let Some(m) = take(&mut attributes, MESSAGE) {
         log.message = match m {
             Value::String(s) => s,

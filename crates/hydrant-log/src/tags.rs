@@ -18,15 +18,29 @@ pub fn normalize(raw: &str) -> Option<String> {
     let mut len = 0;
     let mut key_done = false;
     for c in raw.chars() {
-        let c = if c.is_alphanumeric() || "_-:./".contains(c) { c } else { '_' };
+        // ASCII first (nearly every tag): the same rules without the Unicode tables.
+        let c = if c.is_ascii() {
+            if c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | ':' | '.' | '/') {
+                c
+            } else {
+                '_'
+            }
+        } else if c.is_alphanumeric() {
+            c
+        } else {
+            '_'
+        };
         if c == ':' {
             key_done = true;
         }
         if c == '_' && out.ends_with('_') {
             continue;
         }
-        if keep_case && key_done {
+        if (keep_case && key_done) || (c.is_ascii() && !c.is_ascii_uppercase()) {
             out.push(c);
+            len += 1;
+        } else if c.is_ascii() {
+            out.push(c.to_ascii_lowercase());
             len += 1;
         } else {
             for l in c.to_lowercase() {
@@ -38,9 +52,10 @@ pub fn normalize(raw: &str) -> Option<String> {
             break;
         }
     }
-    let collapsed = out;
-    let trimmed = collapsed.trim_end_matches(['_', ':']);
-    (!trimmed.is_empty()).then(|| trimmed.to_string())
+    // Trimmed in place: no second allocation.
+    let kept = out.trim_end_matches(['_', ':']).len();
+    out.truncate(kept);
+    (!out.is_empty()).then_some(out)
 }
 
 /// Splits a `ddtags`-style list (`"env:prod,team:a"`) and normalises each tag.

@@ -233,7 +233,7 @@ fn compile_match(ctx: &Ctx<'_>, field: &Field, pred: &Predicate) -> Leaf {
         Field::Reserved(r) => {
             let exists = match r {
                 Reserved::Status => Q::All,
-                r => Q::leaf(term_query(f.exists, &exists_reserved(*r))),
+                r => Q::leaf(term_query(f.exists, exists_reserved(*r))),
             };
             let field = f.reserved(*r);
             match pred {

@@ -7,7 +7,7 @@ use hydrant_log::Log;
 use hydrant_query::{fold, is_word_char, parse_number, Reserved};
 use serde_json::Value;
 use tantivy::schema::{
-    Field, IndexRecordOption, Schema, TextFieldIndexing, TextOptions, FAST, INDEXED, STORED, STRING,
+    Field, IndexRecordOption, NumericOptions, Schema, TextFieldIndexing, TextOptions, FAST, INDEXED, STORED, STRING,
 };
 use tantivy::tokenizer::{Token, TokenStream, Tokenizer};
 use tantivy::TantivyDocument;
@@ -80,6 +80,18 @@ pub(crate) const F_ATTR: &str = "attr";
 impl Fields {
     /// Builds the schema.
     pub fn schema() -> (Schema, Fields) {
+        Self::build(FAST.into(), FAST.into())
+    }
+
+    /// The schema of indexes created before `id` and `timestamp_ms` lost their inverted
+    /// index (they were `STRING | FAST` and `INDEXED | FAST`); such an index is still
+    /// opened and written with it. The fields are the same, in the same order, so the same
+    /// [`Fields`] handles address both, and queries read neither inverted index.
+    pub fn legacy_schema() -> Schema {
+        Self::build(STRING | FAST, NumericOptions::from(INDEXED) | FAST).0
+    }
+
+    fn build(id: TextOptions, timestamp: NumericOptions) -> (Schema, Fields) {
         let mut b = Schema::builder();
         let fast_only = TextOptions::default().set_fast("raw");
         let message = TextOptions::default().set_indexing_options(
@@ -89,8 +101,13 @@ impl Fields {
                 .set_fieldnorms(false),
         );
         let fields = Fields {
-            id: b.add_text_field(F_ID, STRING | FAST),
-            timestamp: b.add_i64_field(F_TIMESTAMP, INDEXED | FAST),
+            // Only a fast field: ids are read per document (sort tie-break, cursors) and never
+            // searched, and a unique term per log was the costliest term of the dictionary.
+            id: b.add_text_field(F_ID, id),
+            // Only a fast field: time ranges are `RangeQuery`s, which tantivy answers from
+            // the fast field whenever there is one, so its terms (one per distinct
+            // millisecond) were built and never read.
+            timestamp: b.add_i64_field(F_TIMESTAMP, timestamp),
             host: b.add_text_field("host", STRING | FAST),
             service: b.add_text_field("service", STRING | FAST),
             source: b.add_text_field("source", STRING | FAST),
@@ -119,8 +136,10 @@ impl Fields {
         }
     }
 
-    /// Converts a log to a document.
-    pub fn document(&self, log: &Log) -> serde_json::Result<TantivyDocument> {
+    /// Converts a log to a document, with the caller's scratch buffers: the document copies
+    /// every value it is given, so the terms and the stored JSON are built in buffers reused
+    /// from log to log rather than in a fresh `String` each (a few dozen per log).
+    pub fn document_with(&self, log: &Log, scratch: &mut Scratch) -> serde_json::Result<TantivyDocument> {
         let mut doc = TantivyDocument::new();
         doc.add_text(self.id, &log.id);
         doc.add_i64(self.timestamp, log.timestamp_ms);
@@ -142,7 +161,7 @@ impl Fields {
         }
         doc.add_text(self.status, &log.status);
         if log.status.len() <= MAX_TERM {
-            doc.add_text(self.status_lc, fold_str(&log.status));
+            doc.add_text(self.status_lc, fold_into(&mut scratch.buf, &log.status));
         } else {
             ambiguous(&mut doc, amb::RESERVED);
         }
@@ -155,9 +174,12 @@ impl Fields {
         }
         for tag in &log.tags {
             doc.add_text(self.tags, tag);
-            let folded = fold_str(tag);
+            let folded = fold_into(&mut scratch.buf, tag);
             if let Some((k, _)) = folded.split_once(':') {
-                doc.add_text(self.exists, format!("{EXISTS_TAG_KEY}{k}"));
+                scratch.term.clear();
+                scratch.term.push_str(EXISTS_TAG_KEY);
+                scratch.term.push_str(k);
+                doc.add_text(self.exists, &scratch.term);
             }
             if folded.len() <= MAX_TERM {
                 doc.add_text(self.tags_lc, folded);
@@ -165,14 +187,40 @@ impl Fields {
                 ambiguous(&mut doc, amb::TAGS);
             }
         }
-        let mut flat = Flattener { doc: &mut doc, fields: self, path: String::new(), ambiguous: false };
+        scratch.buf.clear();
+        let mut flat = Flattener {
+            doc: &mut doc,
+            fields: self,
+            path: &mut scratch.buf,
+            term: &mut scratch.term,
+            ambiguous: false,
+        };
         flat.object(&log.attributes);
         if flat.ambiguous {
             ambiguous(&mut doc, amb::ATTR);
         }
-        doc.add_text(self.log, serde_json::to_string(log)?);
+        scratch.json.clear();
+        serde_json::to_writer(&mut scratch.json, log)?;
+        // serde_json writes valid UTF-8; the check is cheap next to the serialization.
+        let json = std::str::from_utf8(&scratch.json).map_err(serde::ser::Error::custom)?;
+        doc.add_text(self.log, json);
         Ok(doc)
     }
+}
+
+/// Buffers reused by [`Fields::document_with`].
+#[derive(Default)]
+pub(crate) struct Scratch {
+    buf: String,
+    term: String,
+    json: Vec<u8>,
+}
+
+/// [`fold_str`] into `buf` (cleared first).
+fn fold_into<'a>(buf: &'a mut String, s: &str) -> &'a str {
+    buf.clear();
+    buf.extend(s.chars().map(fold));
+    buf
 }
 
 /// `exists` marker: the log has at least one tag.
@@ -182,9 +230,16 @@ pub(crate) const EXISTS_TAG_KEY: &str = "k:";
 /// `exists` marker prefix: the attribute at this joined path exists (not null).
 pub(crate) const EXISTS_ATTR: &str = "@";
 
-/// `exists` marker of a reserved attribute that is present.
-pub(crate) fn exists_reserved(r: Reserved) -> String {
-    format!("r:{}", r.name())
+/// `exists` marker of a reserved attribute that is present (`r:` and its name).
+pub(crate) fn exists_reserved(r: Reserved) -> &'static str {
+    match r {
+        Reserved::Host => "r:host",
+        Reserved::Source => "r:source",
+        Reserved::Status => "r:status",
+        Reserved::Service => "r:service",
+        Reserved::TraceId => "r:trace_id",
+        Reserved::Message => "r:message",
+    }
 }
 
 /// Walks the attribute tree, indexing every leaf under its joined path (objects joined with
@@ -192,7 +247,9 @@ pub(crate) fn exists_reserved(r: Reserved) -> String {
 struct Flattener<'a> {
     doc: &'a mut TantivyDocument,
     fields: &'a Fields,
-    path: String,
+    path: &'a mut String,
+    /// The marker or term being added (the document copies it).
+    term: &'a mut String,
     ambiguous: bool,
 }
 
@@ -229,7 +286,10 @@ impl Flattener<'_> {
             return;
         }
         if mark {
-            self.doc.add_text(self.fields.exists, format!("{EXISTS_ATTR}{}", self.path));
+            self.term.clear();
+            self.term.push_str(EXISTS_ATTR);
+            self.term.push_str(self.path);
+            self.doc.add_text(self.fields.exists, &*self.term);
         }
         match v {
             Value::Null => {}
@@ -253,17 +313,30 @@ impl Flattener<'_> {
                 if let Some(x) = n.as_f64() {
                     self.term(ty::NUM, &encode_f64(x));
                 }
-                self.term(ty::NUM_TEXT, &n.to_string());
+                self.term_with(ty::NUM_TEXT, |t| {
+                    use std::fmt::Write;
+                    let _ = write!(t, "{n}");
+                });
             }
         }
     }
 
     fn term(&mut self, ty: char, value: &str) {
-        if self.path.len() + value.len() + 2 > MAX_TERM {
+        self.term_with(ty, |t| t.push_str(value));
+    }
+
+    /// Adds the `attr` term `path \0 type value`, `value` written by `write`.
+    fn term_with(&mut self, ty: char, write: impl FnOnce(&mut String)) {
+        self.term.clear();
+        self.term.push_str(self.path);
+        self.term.push(PATH_END);
+        self.term.push(ty);
+        write(self.term);
+        if self.term.len() > MAX_TERM {
             self.ambiguous = true;
             return;
         }
-        self.doc.add_text(self.fields.attr, attr_term(&self.path, ty, value));
+        self.doc.add_text(self.fields.attr, &*self.term);
     }
 }
 

@@ -333,3 +333,57 @@ fn backend_is_object_safe() {
     assert_eq!(logs.len(), 1);
     assert_eq!(next, None);
 }
+
+/// An index created before `id` and `timestamp_ms` became fast-only fields (the schema as
+/// it was then, spelled out) still opens, takes logs, and answers time ranges, paging by
+/// cursor and retention like a new one.
+#[test]
+fn indexes_of_the_previous_schema_still_open() {
+    use tantivy::schema::{IndexRecordOption, TextFieldIndexing, TextOptions, FAST, INDEXED, STORED, STRING};
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let mut b = tantivy::schema::Schema::builder();
+        let fast_only = TextOptions::default().set_fast("raw");
+        let message = TextOptions::default().set_indexing_options(
+            TextFieldIndexing::default()
+                .set_tokenizer("hydrant_words")
+                .set_index_option(IndexRecordOption::WithFreqsAndPositions)
+                .set_fieldnorms(false),
+        );
+        b.add_text_field("id", STRING | FAST);
+        b.add_i64_field("timestamp_ms", INDEXED | FAST);
+        for name in ["host", "service", "source", "trace_id"] {
+            b.add_text_field(name, STRING | FAST);
+        }
+        b.add_text_field("status", fast_only.clone());
+        b.add_text_field("status_lc", STRING);
+        b.add_text_field("message", message);
+        b.add_text_field("tags", fast_only);
+        b.add_text_field("tags_lc", STRING);
+        b.add_text_field("attr", STRING | FAST);
+        b.add_text_field("exists", STRING);
+        b.add_text_field("log", STORED);
+        tantivy::Index::create_in_dir(dir.path(), b.build()).unwrap();
+    }
+    let store = open(dir.path());
+    store.add(&[log(10, "a", "web", "first"), log(20, "b", "web", "second"), log(20, "c", "db", "third")]).unwrap();
+    store.commit().unwrap();
+    let page = store
+        .search(&SearchRequest {
+            query: parse("service:web").unwrap(),
+            from_ms: 15,
+            to_ms: 30,
+            sort: Sort::TimestampAsc,
+            limit: 10,
+            cursor: None,
+        })
+        .unwrap();
+    assert_eq!(page.logs.iter().map(|l| l.id.as_str()).collect::<Vec<_>>(), ["b"]);
+    let (first, cursor) = search(&store, "*", Sort::TimestampDesc, 2, None);
+    let (rest, _) = search(&store, "*", Sort::TimestampDesc, 2, cursor);
+    let ids: Vec<_> = first.iter().chain(&rest).map(|l| l.id.as_str()).collect();
+    assert_eq!(ids, ["c", "b", "a"]);
+    assert_eq!(store.delete_older_than(15).unwrap(), 1);
+    store.commit().unwrap();
+    assert_eq!(store.count().unwrap(), 2);
+}
