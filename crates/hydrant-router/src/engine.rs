@@ -40,10 +40,10 @@ use crate::registry::Registry;
 const MAX_REEMIT_DEPTH: usize = 8;
 
 /// Chunks waiting in an output's queue before the pipeline waits for it.
-const OUTPUT_QUEUE_CHUNKS: usize = 64;
+const OUTPUT_QUEUE_CHUNKS: usize = 8;
 
 /// Chunks waiting between the inputs and the pipeline.
-const PIPELINE_QUEUE_CHUNKS: usize = 64;
+const PIPELINE_QUEUE_CHUNKS: usize = 4;
 
 /// Tags whose routes the pipeline remembers (one per file tailed, typically).
 const ROUTE_CACHE_TAGS: usize = 16_384;
