@@ -64,7 +64,8 @@ fn lazy_commit_allocator() {
 
 fn init_logging(format: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("HYDRANT_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        // The AWS SDK logs every credential provider it builds at info: noise for operators.
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,aws_config=warn"));
     // Colours only for a person at a terminal: log files and collectors get plain text.
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi);

@@ -287,11 +287,16 @@ async fn start(args: &Args) -> anyhow::Result<Running> {
 
     // The sample app and its pods' metadata.
     let simulate = !args.no_sample_app && args.input_path.is_none();
+    let token_file = data.join("router").join("kube-token");
     let mut kube_url = args.kube_url.clone();
     let mut recorded = None;
     if simulate {
         let app = hydrant_sampleapp::SampleApp::new(rand::random());
         let api = hydrant_kubernetes::recorded::RecordedApi::start(app.api_objects()).await?;
+        // A service-account token, as the kubelet mounts one, checked by the recorded API.
+        let token = format!("{:032x}", rand::random::<u128>());
+        std::fs::write(&token_file, &token)?;
+        api.set_token(Some(&token));
         kube_url.get_or_insert(api.url());
         recorded = Some(api);
         let (dir, lps, stop) = (data.join("containers"), args.lines_per_second, stop_rest.clone());
@@ -309,6 +314,7 @@ async fn start(args: &Args) -> anyhow::Result<Running> {
         &ServiceSettings {
             input_path: Some(input_path.clone()),
             kube_url: kube_url.clone(),
+            kube_token_file: simulate.then(|| token_file.clone()),
             ..ServiceSettings::default()
         },
     );
