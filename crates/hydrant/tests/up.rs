@@ -79,6 +79,7 @@ fn start_up(dir: &Path, extra: &[&str]) -> Up {
         }
     }
     let _ = child.kill();
+    let _ = child.wait();
     panic!("hydrant up did not start: {lines:?}\n{}", std::fs::read_to_string(dir.join("up.log")).unwrap());
 }
 
