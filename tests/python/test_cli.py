@@ -324,3 +324,30 @@ def test_delete_delivery_stream(hydrant, receiver):
     listed = hydrant.aws("list-delivery-streams", "--limit", "10000")
     assert name not in listed.json["DeliveryStreamNames"]
     assert receiver.records(f"/ok/{name}") == []
+
+
+def test_the_seed_examples_delivery_stream_json(hydrant, receiver, tmp_path):
+    """`examples/fargate-datadog/delivery-stream.json` as the README uses it, with
+    `--cli-input-json`: only the name and the Url changed for this test's receiver."""
+    from pathlib import Path
+
+    example = Path(__file__).resolve().parents[2] / "examples" / "fargate-datadog" / "delivery-stream.json"
+    cfg = json.loads(example.read_text())
+    name = unique("seed")
+    path = f"/api/v2/logs?dd-protocol=aws-kinesis-firehose&t={name}"
+    cfg["DeliveryStreamName"] = name
+    cfg["HttpEndpointDestinationConfiguration"]["EndpointConfiguration"]["Url"] = receiver.url(path)
+    cfg["HttpEndpointDestinationConfiguration"]["BufferingHints"]["IntervalInSeconds"] = 0
+    input_file = tmp_path / "delivery-stream.json"
+    input_file.write_text(json.dumps(cfg))
+    r = hydrant.aws("create-delivery-stream", "--cli-input-json", f"file://{input_file}")
+    assert r.rc == 0, r.stderr
+    r = hydrant.aws("put-record", "--delivery-stream-name", name, "--record", "Data=hello from the aws CLI")
+    assert r.rc == 0, r.stderr
+    assert receiver.wait_records(path, 1) == [b"hello from the aws CLI"]
+    desc, raw = describe(hydrant, name)
+    assert "<DATADOG-API-KEY>" not in raw
+    d = desc["Destinations"][0]["HttpEndpointDestinationDescription"]
+    assert d["RequestConfiguration"]["ContentEncoding"] == "GZIP"
+    assert d["S3BackupMode"] == "FailedDataOnly"
+    assert d["S3DestinationDescription"]["BucketARN"] == "arn:aws:s3:::fargate-logs-backup"
