@@ -16,12 +16,14 @@
 //! batches. `intake-query` ([`query`]): query latency over a store of millions of logs,
 //! against the match-all page. `router-throughput` ([`router`]): the log router's MB/s,
 //! CPU-seconds per GB and peak RSS, against reading and splitting the same files.
+//! `up-latency` ([`up`]): the seed flow's write-to-searchable latency through `hydrant up`.
 
 mod cpu;
 mod intake;
 mod query;
 mod records;
 mod router;
+mod up;
 
 use std::io::Write;
 use std::net::SocketAddr;
@@ -57,6 +59,8 @@ enum Bench {
     IntakeQuery(query::Args),
     /// Router MB/s, CPU-seconds per GB and peak RSS on ~1 GB of CRI nginx lines, against reading the files.
     RouterThroughput(router::Args),
+    /// `hydrant up`: line written to a pod's log file -> searchable, p50/p99, against posting to the intake.
+    UpLatency(up::Args),
 }
 
 #[derive(clap::Args)]
@@ -115,6 +119,7 @@ fn main() -> anyhow::Result<()> {
         Bench::IntakeIngest(args) => intake::run(args, rt.handle(), clients.handle()),
         Bench::IntakeQuery(args) => query::run(args),
         Bench::RouterThroughput(args) => router::run(args, rt.handle()),
+        Bench::UpLatency(args) => up::run(args, rt.handle()),
     };
     drop(rt);
     clients.shutdown_background();
