@@ -57,12 +57,14 @@ pub struct RouterOptions {
     pub registry: Registry,
     /// Shared metrics (a fresh registry when `None`).
     pub metrics: Option<Arc<Metrics>>,
+    /// Ship the router's own logs to every output (`flb_log_cw`; see [`crate::own_logs`]).
+    pub ship_own_logs: bool,
 }
 
 impl RouterOptions {
     /// Options with the built-in plugins... or any registry, and `data_dir`.
     pub fn new(data_dir: impl Into<PathBuf>, registry: Registry) -> Self {
-        RouterOptions { data_dir: data_dir.into(), registry, metrics: None }
+        RouterOptions { data_dir: data_dir.into(), registry, metrics: None, ship_own_logs: false }
     }
 }
 
@@ -85,6 +87,7 @@ pub struct Router {
     outputs: Vec<OutputSlot>,
     metrics: Arc<Metrics>,
     grace: Duration,
+    ship_own_logs: bool,
 }
 
 impl Router {
@@ -182,7 +185,17 @@ impl Router {
         if !errors.is_empty() {
             return Err(ConfigErrors(errors));
         }
-        Ok(Router { inputs, filters, outputs, metrics, grace })
+        let mut ship_own_logs = false;
+        if options.ship_own_logs {
+            match crate::own_logs::OwnLogsInput::start() {
+                Some(input) => {
+                    inputs.push(("own_logs.0".to_owned(), Box::new(input) as Box<dyn Input>));
+                    ship_own_logs = true;
+                }
+                None => tracing::warn!("the router's own logs are shipped by another router of this process already"),
+            }
+        }
+        Ok(Router { inputs, filters, outputs, metrics, grace, ship_own_logs })
     }
 
     /// The router's metrics.
@@ -216,8 +229,15 @@ impl Router {
         }
         drop(pipeline_tx);
 
-        let pipeline =
-            tokio::spawn(Pipeline { filters: self.filters, routes, metrics: self.metrics.clone() }.run(pipeline_rx));
+        let pipeline = tokio::spawn(
+            Pipeline {
+                filters: self.filters,
+                routes,
+                metrics: self.metrics.clone(),
+                ship_own_logs: self.ship_own_logs,
+            }
+            .run(pipeline_rx),
+        );
 
         let mut failure = None;
         while let Some(joined) = input_tasks.join_next().await {
@@ -273,6 +293,7 @@ struct Pipeline {
     filters: Vec<FilterSlot>,
     routes: Vec<Route>,
     metrics: Arc<Metrics>,
+    ship_own_logs: bool,
 }
 
 impl Pipeline {
@@ -330,6 +351,12 @@ impl Pipeline {
         }
         if cache.len() >= ROUTE_CACHE_TAGS {
             cache.clear();
+        }
+        if self.ship_own_logs && &**tag == crate::own_logs::TAG {
+            // Shipped like Fargate's flb_log_cw: everywhere, whatever the outputs match.
+            let plan = Arc::new(TagPlan { filters: Vec::new(), outputs: (0..self.routes.len()).collect() });
+            cache.insert(tag.clone(), plan.clone());
+            return plan;
         }
         let plan = Arc::new(TagPlan {
             filters: self.filters.iter().enumerate().filter(|(_, f)| f.matcher.matches(tag)).map(|(i, _)| i).collect(),

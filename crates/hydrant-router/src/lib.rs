@@ -8,12 +8,14 @@
 //!   at-least-once acknowledgements.
 //! - [`http`]: `/metrics` and `/health`.
 //! - [`fargate`]: what Fargate's service adds to a ConfigMap.
+//! - [`own_logs`]: the router's own logs shipped as records (`flb_log_cw`).
 
 #![warn(missing_docs)]
 
 pub mod engine;
 pub mod fargate;
 pub mod http;
+pub mod own_logs;
 pub mod registry;
 
 pub use engine::{Router, RouterOptions};

@@ -41,6 +41,10 @@ pub struct Args {
     /// Where to serve `/metrics` and `/health` (`off` to disable).
     #[arg(long, default_value = "127.0.0.1:2020")]
     http_listen: String,
+    /// Ship the router's own logs to every output, tagged `hydrant.router` (a ConfigMap's
+    /// `flb_log_cw: 'true'` does the same).
+    #[arg(long)]
+    ship_own_logs: bool,
     /// Validate the configuration (with Fargate's rules for a ConfigMap), print what it
     /// sets up, and exit.
     #[arg(long)]
@@ -88,7 +92,9 @@ pub fn run(args: Args) -> anyhow::Result<std::process::ExitCode> {
         addr => Some(addr.parse().map_err(|e| anyhow::anyhow!("--http-listen {addr}: {e}"))?),
     };
     let hc_period = cfg.service.get("HC_Period").and_then(|v| config::units::parse_time(v).ok()).unwrap_or(60);
-    let router = match Router::build(cfg, RouterOptions::new(data_dir.join("router"), Registry::builtin())) {
+    let ship_own_logs = args.ship_own_logs || cfg.fargate.as_ref().is_some_and(|f| f.flb_log_cw);
+    let options = RouterOptions { ship_own_logs, ..RouterOptions::new(data_dir.join("router"), Registry::builtin()) };
+    let router = match Router::build(cfg, options) {
         Ok(r) => r,
         Err(errors) => return Ok(report(&errors)),
     };

@@ -323,8 +323,9 @@ async fn start(args: &Args) -> anyhow::Result<Running> {
             out.properties.set("tls.ca_file", ca.display().to_string());
         }
     }
-    let router = Router::build(cfg, RouterOptions::new(data.join("router"), Registry::builtin()))
-        .map_err(|e| anyhow::anyhow!("{}:\n{e}", configmap_path.display()))?;
+    let ship_own_logs = cfg.fargate.as_ref().is_some_and(|f| f.flb_log_cw);
+    let options = RouterOptions { ship_own_logs, ..RouterOptions::new(data.join("router"), Registry::builtin()) };
+    let router = Router::build(cfg, options).map_err(|e| anyhow::anyhow!("{}:\n{e}", configmap_path.display()))?;
     let metrics = router.metrics();
     let health = Arc::new(Health::new(metrics.clone(), router.output_names(), Duration::from_secs(60)));
     let router_http =

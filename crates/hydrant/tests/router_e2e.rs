@@ -121,7 +121,8 @@ async fn seed_configmap_ships_nginx_lines_with_kubernetes_metadata() {
     let expected = 3 * hydrant_sampleapp::startup_lines(chrono::Utc::now()).len() + 30;
 
     let router = RouterProcess::start(dir.path(), &logs, &api.url(), &firehose_url(&firehose), &firehose.data_dir, 0);
-    let ok = wait_for(Duration::from_secs(30), || receiver.accepted_records().len() >= expected).await;
+    let app_records = |r: &Receiver| delivered(r).into_iter().filter(|v| v.get("ddsource").is_none()).count();
+    let ok = wait_for(Duration::from_secs(30), || app_records(&receiver) >= expected).await;
     assert!(
         ok,
         "{} of {expected} records arrived; metrics:\n{}",
@@ -130,8 +131,17 @@ async fn seed_configmap_ships_nginx_lines_with_kubernetes_metadata() {
     );
     receiver.assert_no_violations();
 
-    let records = delivered(&receiver);
+    // The seed's ConfigMap says `flb_log_cw: 'true'`: the router's own logs travel too,
+    // marked as its own.
+    let (own, records): (Vec<Value>, Vec<Value>) =
+        delivered(&receiver).into_iter().partition(|v| v["ddsource"] == "hydrant-router");
     assert_eq!(records.len(), expected);
+    assert!(
+        own.iter().any(|r| r["service"] == "hydrant-router"
+            && r["level"] == "info"
+            && r["log"].as_str().is_some_and(|l| l.contains("following file"))),
+        "the router's own logs: {own:?}"
+    );
     let pods: HashMap<String, &hydrant_sampleapp::Pod> = app.pods.iter().map(|p| (p.name.clone(), p)).collect();
     for r in &records {
         let keys: Vec<&str> = r.as_object().unwrap().keys().map(String::as_str).collect();
@@ -153,6 +163,9 @@ async fn seed_configmap_ships_nginx_lines_with_kubernetes_metadata() {
     // Fluent Bit's key order, read from the bytes as sent (serde_json's map sorts keys).
     for raw in receiver.accepted_records() {
         let text = String::from_utf8(raw).unwrap();
+        if text.contains("\"ddsource\":\"hydrant-router\"") {
+            continue;
+        }
         let k = &text[text.find("\"kubernetes\":{").expect("kubernetes map")..];
         let keys = [
             "pod_name",
