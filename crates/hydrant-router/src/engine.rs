@@ -62,7 +62,7 @@ pub struct RouterOptions {
 }
 
 impl RouterOptions {
-    /// Options with the built-in plugins... or any registry, and `data_dir`.
+    /// Options with `registry` ([`Registry::builtin`] for Hydrant's plugins) and `data_dir`.
     pub fn new(data_dir: impl Into<PathBuf>, registry: Registry) -> Self {
         RouterOptions { data_dir: data_dir.into(), registry, metrics: None, ship_own_logs: false }
     }
@@ -394,13 +394,11 @@ impl Pipeline {
 
 /// Queue `chunk` for an output.
 async fn send(route: &Route, chunk: Chunk) {
-    {
-        if let Err(mpsc::error::SendError(chunk)) = route.queue.send(chunk).await {
-            // The output task ended (it panicked): its share is abandoned, so the input
-            // keeps the position and the records are read again after a restart.
-            tracing::error!(output = %route.name, "output is gone; records will be read again after a restart");
-            chunk.ack.abandon();
-        }
+    if let Err(mpsc::error::SendError(chunk)) = route.queue.send(chunk).await {
+        // The output task ended (it panicked): its share is abandoned, so the input keeps
+        // the position and the records are read again after a restart.
+        tracing::error!(output = %route.name, "output is gone; records will be read again after a restart");
+        chunk.ack.abandon();
     }
 }
 
