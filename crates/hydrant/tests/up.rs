@@ -28,7 +28,7 @@ impl Drop for Proc {
 }
 
 struct Up {
-    _proc: Proc,
+    process: Proc,
     intake: String,
     api_key: String,
     app_key: String,
@@ -75,7 +75,7 @@ fn start_up(dir: &Path, extra: &[&str]) -> Up {
         let done = line.starts_with("Ctrl-C");
         lines.push(line);
         if done {
-            return Up { _proc: Proc(child), intake, api_key, app_key };
+            return Up { process: Proc(child), intake, api_key, app_key };
         }
     }
     let _ = child.kill();
@@ -112,7 +112,7 @@ fn tagged(log: &Value) -> bool {
 async fn the_seed_flow_is_searchable_within_five_seconds() {
     let dir = tempfile::tempdir().unwrap();
     let started = Instant::now();
-    let up = start_up(dir.path(), &[]);
+    let mut up = start_up(dir.path(), &[]);
     let mut found = Vec::new();
     while started.elapsed() < Duration::from_secs(5) {
         found = search(&up.intake, &up.api_key, &up.app_key, "source:aws").await;
@@ -145,7 +145,19 @@ async fn the_seed_flow_is_searchable_within_five_seconds() {
     // The router's principal holds only the seed's policy: anything else is denied.
     let policy = std::fs::read_to_string(dir.path().join("data/router/allow_kinesis_put_permission.json")).unwrap();
     assert!(policy.contains("arn:aws:firehose:us-east-1:123456789012:deliverystream/fargate-logs"), "{policy}");
-    drop(up);
+
+    // Ctrl-C (SIGINT): the router flushes, everything stops, exit status 0.
+    let pid = up.process.0.id().to_string();
+    assert!(Command::new("kill").args(["-INT", &pid]).status().unwrap().success());
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        if let Some(status) = up.process.0.try_wait().unwrap() {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "hydrant up still running 20 s after Ctrl-C");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(status.success(), "exit status after Ctrl-C: {status}");
 }
 
 /// `hydrant intake` on `addr` with fixed keys.
