@@ -6,9 +6,9 @@ use hydrant_flb::plugin::{BuildContext, BuildResult};
 use prometheus_client::metrics::counter::Counter;
 
 /// A filter instance's counters, resolved once at build time so the hot path only adds.
+/// (Records in are counted by the router's engine, for every filter alike.)
 #[derive(Clone, Debug)]
 pub(crate) struct Counters {
-    pub records_in: Counter,
     pub dropped: Counter,
     pub emitted: Counter,
 }
@@ -17,12 +17,32 @@ impl Counters {
     pub fn new(ctx: &BuildContext) -> Self {
         let labels = PluginLabels::new(&ctx.name);
         Counters {
-            records_in: ctx.metrics.filter_records_in.get_or_create(&labels).clone(),
             dropped: ctx.metrics.filter_dropped.get_or_create(&labels).clone(),
             emitted: ctx.metrics.filter_emitted.get_or_create(&labels).clone(),
         }
     }
 }
+
+/// `impl Filter` for a filter that rewrites each record on its own with
+/// `fn apply(&mut self, record: &mut Record)`.
+macro_rules! per_record_filter {
+    ($filter:ty) => {
+        impl hydrant_flb::Filter for $filter {
+            fn filter<'a>(
+                &'a mut self,
+                _tag: &'a str,
+                records: &'a mut Vec<hydrant_flb::Record>,
+                _emitted: &'a mut Vec<hydrant_flb::Emitted>,
+            ) -> hydrant_flb::BoxFuture<'a, ()> {
+                for record in records.iter_mut() {
+                    self.apply(record);
+                }
+                Box::pin(std::future::ready(()))
+            }
+        }
+    };
+}
+pub(crate) use per_record_filter;
 
 /// Split `KEY REST` at the first run of whitespace; `REST` keeps its inner spaces.
 pub(crate) fn split_pair<'a>(plugin: &Plugin, key: &str, value: &'a str) -> BuildResult<(&'a str, &'a str)> {

@@ -123,7 +123,6 @@ impl Filter for Grep {
     ) -> BoxFuture<'a, ()> {
         let before = records.len();
         records.retain(|r| self.keep(&r.body));
-        self.counters.records_in.inc_by(before as u64);
         self.counters.dropped.inc_by((before - records.len()) as u64);
         Box::pin(std::future::ready(()))
     }

@@ -23,9 +23,9 @@
 
 use hydrant_flb::config::Plugin;
 use hydrant_flb::plugin::{BuildContext, BuildResult};
-use hydrant_flb::{BoxFuture, Emitted, Filter, Map, Record, Value};
+use hydrant_flb::{Map, Record, Value};
 
-use crate::common::{tokens, Counters};
+use crate::common::tokens;
 use crate::onigmo;
 use crate::record_accessor::RecordAccessor;
 
@@ -63,7 +63,6 @@ enum Condition {
 pub struct Modify {
     rules: Vec<Rule>,
     conditions: Vec<Condition>,
-    counters: Counters,
 }
 
 /// The words of an option, which must be exactly `n`.
@@ -140,7 +139,7 @@ fn build_condition(plugin: &Plugin, value: &str) -> BuildResult<Condition> {
 }
 
 /// Build a modify filter.
-pub fn build(plugin: &Plugin, ctx: &BuildContext) -> BuildResult<Modify> {
+pub fn build(plugin: &Plugin, _ctx: &BuildContext) -> BuildResult<Modify> {
     let mut rules = Vec::new();
     let mut conditions = Vec::new();
     for (key, value) in plugin.properties.iter() {
@@ -173,7 +172,7 @@ pub fn build(plugin: &Plugin, ctx: &BuildContext) -> BuildResult<Modify> {
         };
         rules.push(rule);
     }
-    Ok(Modify { rules, conditions, counters: Counters::new(ctx) })
+    Ok(Modify { rules, conditions })
 }
 
 fn string_at<'a>(ra: &RecordAccessor, map: &'a Map) -> Option<&'a str> {
@@ -279,17 +278,4 @@ impl Modify {
     }
 }
 
-impl Filter for Modify {
-    fn filter<'a>(
-        &'a mut self,
-        _tag: &'a str,
-        records: &'a mut Vec<Record>,
-        _emitted: &'a mut Vec<Emitted>,
-    ) -> BoxFuture<'a, ()> {
-        self.counters.records_in.inc_by(records.len() as u64);
-        for record in records.iter_mut() {
-            self.apply(record);
-        }
-        Box::pin(std::future::ready(()))
-    }
-}
+crate::common::per_record_filter!(Modify);

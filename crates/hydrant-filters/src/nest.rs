@@ -10,9 +10,9 @@
 
 use hydrant_flb::config::Plugin;
 use hydrant_flb::plugin::{required, BuildContext, BuildResult};
-use hydrant_flb::{BoxFuture, Emitted, Filter, Map, Record, Value};
+use hydrant_flb::{Map, Record, Value};
 
-use crate::common::{Counters, KeyPattern};
+use crate::common::KeyPattern;
 
 #[derive(Debug)]
 enum Operation {
@@ -26,11 +26,10 @@ pub struct Nest {
     operation: Operation,
     add_prefix: Option<String>,
     remove_prefix: Option<String>,
-    counters: Counters,
 }
 
 /// Build a nest filter.
-pub fn build(plugin: &Plugin, ctx: &BuildContext) -> BuildResult<Nest> {
+pub fn build(plugin: &Plugin, _ctx: &BuildContext) -> BuildResult<Nest> {
     let operation = match required(plugin, "Operation")?.trim().to_ascii_lowercase().as_str() {
         "nest" => {
             let wildcards: Vec<KeyPattern> =
@@ -44,12 +43,7 @@ pub fn build(plugin: &Plugin, ctx: &BuildContext) -> BuildResult<Nest> {
         other => return Err(plugin.invalid_value("Operation", &format!("`{other}`: expected nest or lift"))),
     };
     let prefix = |key: &str| plugin.get(key).map(|p| p.trim().to_string()).filter(|p| !p.is_empty());
-    Ok(Nest {
-        operation,
-        add_prefix: prefix("Add_prefix"),
-        remove_prefix: prefix("Remove_prefix"),
-        counters: Counters::new(ctx),
-    })
+    Ok(Nest { operation, add_prefix: prefix("Add_prefix"), remove_prefix: prefix("Remove_prefix") })
 }
 
 impl Nest {
@@ -98,17 +92,4 @@ impl Nest {
     }
 }
 
-impl Filter for Nest {
-    fn filter<'a>(
-        &'a mut self,
-        _tag: &'a str,
-        records: &'a mut Vec<Record>,
-        _emitted: &'a mut Vec<Emitted>,
-    ) -> BoxFuture<'a, ()> {
-        self.counters.records_in.inc_by(records.len() as u64);
-        for record in records.iter_mut() {
-            self.apply(record);
-        }
-        Box::pin(std::future::ready(()))
-    }
-}
+crate::common::per_record_filter!(Nest);

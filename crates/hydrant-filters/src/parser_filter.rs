@@ -16,9 +16,9 @@ use std::sync::Arc;
 
 use hydrant_flb::config::Plugin;
 use hydrant_flb::plugin::{required, BuildContext, BuildResult};
-use hydrant_flb::{BoxFuture, Emitted, Filter, Record};
+use hydrant_flb::Record;
 
-use crate::common::{bool_option, Counters};
+use crate::common::bool_option;
 use crate::parser::{Parser, Parsers};
 
 /// The parser filter.
@@ -28,7 +28,6 @@ pub struct ParserFilter {
     parsers: Vec<Arc<Parser>>,
     reserve_data: bool,
     preserve_key: bool,
-    counters: Counters,
 }
 
 /// Build a parser filter with the configuration's parsers.
@@ -55,7 +54,6 @@ pub fn build(plugin: &Plugin, ctx: &BuildContext, parsers: &Parsers) -> BuildRes
         parsers: chosen,
         reserve_data: bool_option(plugin, "Reserve_Data", false)?,
         preserve_key: bool_option(plugin, "Preserve_Key", false)?,
-        counters: Counters::new(ctx),
     })
 }
 
@@ -84,17 +82,4 @@ impl ParserFilter {
     }
 }
 
-impl Filter for ParserFilter {
-    fn filter<'a>(
-        &'a mut self,
-        _tag: &'a str,
-        records: &'a mut Vec<Record>,
-        _emitted: &'a mut Vec<Emitted>,
-    ) -> BoxFuture<'a, ()> {
-        self.counters.records_in.inc_by(records.len() as u64);
-        for record in records.iter_mut() {
-            self.apply(record);
-        }
-        Box::pin(std::future::ready(()))
-    }
-}
+crate::common::per_record_filter!(ParserFilter);

@@ -9,9 +9,9 @@
 
 use hydrant_flb::config::Plugin;
 use hydrant_flb::plugin::{BuildContext, BuildResult};
-use hydrant_flb::{BoxFuture, Emitted, Filter, Record, Value};
+use hydrant_flb::{Record, Value};
 
-use crate::common::{split_pair, Counters, KeyPattern};
+use crate::common::{split_pair, KeyPattern};
 
 /// The record_modifier filter.
 #[derive(Debug)]
@@ -20,11 +20,10 @@ pub struct RecordModifier {
     remove: Vec<KeyPattern>,
     allow: Vec<KeyPattern>,
     uuid_key: Option<String>,
-    counters: Counters,
 }
 
 /// Build a record_modifier filter.
-pub fn build(plugin: &Plugin, ctx: &BuildContext) -> BuildResult<RecordModifier> {
+pub fn build(plugin: &Plugin, _ctx: &BuildContext) -> BuildResult<RecordModifier> {
     let mut records = Vec::new();
     let mut remove = Vec::new();
     let mut allow = Vec::new();
@@ -42,7 +41,7 @@ pub fn build(plugin: &Plugin, ctx: &BuildContext) -> BuildResult<RecordModifier>
         return Err(plugin.invalid_value("Remove_Key", "`Remove_Key` and `Allowlist_Key` are exclusive"));
     }
     let uuid_key = plugin.get("Uuid_Key").map(|k| k.trim().to_string()).filter(|k| !k.is_empty());
-    Ok(RecordModifier { records, remove, allow, uuid_key, counters: Counters::new(ctx) })
+    Ok(RecordModifier { records, remove, allow, uuid_key })
 }
 
 impl RecordModifier {
@@ -62,17 +61,4 @@ impl RecordModifier {
     }
 }
 
-impl Filter for RecordModifier {
-    fn filter<'a>(
-        &'a mut self,
-        _tag: &'a str,
-        records: &'a mut Vec<Record>,
-        _emitted: &'a mut Vec<Emitted>,
-    ) -> BoxFuture<'a, ()> {
-        self.counters.records_in.inc_by(records.len() as u64);
-        for record in records.iter_mut() {
-            self.apply(record);
-        }
-        Box::pin(std::future::ready(()))
-    }
-}
+crate::common::per_record_filter!(RecordModifier);

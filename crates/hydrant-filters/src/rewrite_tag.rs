@@ -100,7 +100,6 @@ impl Filter for RewriteTag {
             }
         }
         *records = kept;
-        self.counters.records_in.inc_by(before as u64);
         self.counters.emitted.inc_by(emitted_count);
         self.counters.dropped.inc_by((before - records.len()) as u64);
         Box::pin(std::future::ready(()))

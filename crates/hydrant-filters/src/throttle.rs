@@ -128,7 +128,6 @@ impl Filter for Throttle {
         let before = records.len();
         let elapsed = self.start.elapsed().as_millis() as u64;
         records.retain(|_| self.keep_at(elapsed));
-        self.counters.records_in.inc_by(before as u64);
         self.counters.dropped.inc_by((before - records.len()) as u64);
         Box::pin(std::future::ready(()))
     }

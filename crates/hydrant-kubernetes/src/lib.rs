@@ -576,7 +576,6 @@ impl Filter for KubernetesFilter {
             if records.is_empty() {
                 return;
             }
-            self.metrics.filter_records_in.get_or_create(&self.labels).inc_by(records.len() as u64);
             let view = match self.resolve(tag, records.len()).await {
                 Resolved::NoTouch => return,
                 Resolved::Meta(view) => view,

@@ -157,14 +157,16 @@ fn plugin(name: &str, line: usize, props: &[(&str, &str)]) -> Plugin {
     p
 }
 
-async fn run_for(config: Config, settle: Duration) {
+async fn run_for(config: Config, settle: Duration) -> std::sync::Arc<hydrant_flb::metrics::Metrics> {
     let dir = tempfile::tempdir().unwrap();
     let router = Router::build(config, RouterOptions::new(dir.path(), registry())).unwrap();
+    let metrics = router.metrics();
     let stop = CancellationToken::new();
     let task = tokio::spawn(router.run(stop.clone()));
     tokio::time::sleep(settle).await;
     stop.cancel();
     tokio::time::timeout(Duration::from_secs(10), task).await.unwrap().unwrap().unwrap();
+    metrics
 }
 
 // One test function: the plugins above share process-wide recorders.
@@ -197,9 +199,15 @@ async fn routes_filters_reemits_and_acknowledges() {
     ));
     config.outputs.push(plugin("test", 20, &[("Match", "*")]));
     config.outputs.push(plugin("test", 24, &[("Match_Regex", "^audit\\.")]));
-    run_for(config, Duration::from_millis(300)).await;
+    let metrics = run_for(config, Duration::from_millis(300)).await;
 
     let mut got = delivered().lock().unwrap().clone();
+    // Records into each filter, counted once by the engine. test.3 matches `*`: hello,
+    // boot, loop (which it re-emits, and then skips) and audit once re-emitted by test.1;
+    // secret was dropped by test.0 before it.
+    let text = metrics.encode();
+    assert!(text.contains("hydrant_router_filter_records_in_total{name=\"test.0\"} 4"), "{text}");
+    assert!(text.contains("hydrant_router_filter_records_in_total{name=\"test.3\"} 4"), "{text}");
     got.sort();
     let expect = vec![
         // Re-emitted: went through filter 1 (app.*) before filter 2 re-tagged it, then from
