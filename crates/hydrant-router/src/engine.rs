@@ -104,76 +104,42 @@ impl Router {
             name,
             data_dir: options.data_dir.clone(),
         };
-        // Instances are numbered per kind and plugin name, as Fluent Bit does (`tail.0`).
-        let mut counters: HashMap<(&str, String), usize> = HashMap::new();
-        let mut instance = |kind: &'static str, plugin: &Plugin| {
-            let n = counters.entry((kind, plugin.name.clone())).or_default();
-            let name = format!("{}.{}", plugin.name, n);
-            *n += 1;
-            name
-        };
-        let unknown = |plugin: &Plugin, kind: &str, known: String| {
-            ConfigError::new(
-                plugin.origin.file.clone(),
-                Some(plugin.origin.line),
-                Rule::Unsupported,
-                format!("`{}` {kind} is not supported by Hydrant; supported: {known}", plugin.name),
-            )
-        };
-
-        let mut inputs = Vec::new();
-        for plugin in &config.inputs {
-            let Some(build) = registry.input(&plugin.name) else {
-                errors.push(unknown(plugin, "input", registry.input_names()));
-                continue;
-            };
-            let name = instance("input", plugin);
-            match build(plugin, &ctx(name.clone())) {
-                Ok(input) => inputs.push((name, input)),
-                Err(e) => errors.push(e),
-            }
-        }
-        let mut filters = Vec::new();
-        for plugin in &config.filters {
-            let Some(build) = registry.filter(&plugin.name) else {
-                errors.push(unknown(plugin, "filter", registry.filter_names()));
-                continue;
-            };
-            let name = instance("filter", plugin);
-            let matcher = match plugin.matcher() {
-                Ok(Some(m)) => m,
-                // Fluent Bit loads a filter without Match but never runs it.
-                Ok(None) => continue,
-                Err(e) => {
-                    errors.push(e);
-                    continue;
-                }
-            };
-            match build(plugin, &ctx(name.clone())) {
-                Ok(filter) => filters.push(FilterSlot { name, matcher, filter }),
-                Err(e) => errors.push(e),
-            }
-        }
-        let mut outputs = Vec::new();
-        for plugin in &config.outputs {
-            let Some(build) = registry.output(&plugin.name) else {
-                errors.push(unknown(plugin, "output", registry.output_names()));
-                continue;
-            };
-            let name = instance("output", plugin);
-            let matcher = match plugin.matcher() {
-                Ok(Some(m)) => m,
-                Ok(None) => continue,
-                Err(e) => {
-                    errors.push(e);
-                    continue;
-                }
-            };
-            match build(plugin, &ctx(name.clone())) {
-                Ok(output) => outputs.push(OutputSlot { name, matcher, output }),
-                Err(e) => errors.push(e),
-            }
-        }
+        let mut inputs: Vec<(String, Box<dyn Input>)> = build_kind(
+            &config.inputs,
+            "input",
+            false,
+            |n| registry.input(n),
+            registry.input_names(),
+            &ctx,
+            &mut errors,
+        )
+        .into_iter()
+        .map(|(name, _, input)| (name, input))
+        .collect();
+        let filters = build_kind(
+            &config.filters,
+            "filter",
+            true,
+            |n| registry.filter(n),
+            registry.filter_names(),
+            &ctx,
+            &mut errors,
+        )
+        .into_iter()
+        .filter_map(|(name, matcher, filter)| Some(FilterSlot { name, matcher: matcher?, filter }))
+        .collect();
+        let outputs = build_kind(
+            &config.outputs,
+            "output",
+            true,
+            |n| registry.output(n),
+            registry.output_names(),
+            &ctx,
+            &mut errors,
+        )
+        .into_iter()
+        .filter_map(|(name, matcher, output)| Some(OutputSlot { name, matcher: matcher?, output }))
+        .collect();
         let grace = match config.service.get("Grace").map(units::parse_time) {
             None => Duration::from_secs(5),
             Some(Ok(secs)) => Duration::from_secs(secs),
@@ -281,6 +247,54 @@ impl Router {
             None => Ok(()),
         }
     }
+}
+
+/// A builder of plugins of one kind, by name.
+type Builder<T> = fn(&Plugin, &BuildContext) -> hydrant_flb::plugin::BuildResult<T>;
+
+/// Build every plugin of one kind, numbering instances per plugin name as Fluent Bit does
+/// (`tail.0`, `tail.1`); errors go to `errors`. With `routed` (filters and outputs) each
+/// comes with its `Match`/`Match_Regex`, and one with neither is left out: Fluent Bit loads
+/// it but never runs it.
+fn build_kind<T>(
+    plugins: &[Plugin],
+    kind: &str,
+    routed: bool,
+    lookup: impl Fn(&str) -> Option<Builder<T>>,
+    known: String,
+    ctx: &impl Fn(String) -> BuildContext,
+    errors: &mut Vec<ConfigError>,
+) -> Vec<(String, Option<TagMatcher>, T)> {
+    let mut counters: HashMap<&str, usize> = HashMap::new();
+    let mut built = Vec::new();
+    for plugin in plugins {
+        let Some(build) = lookup(&plugin.name) else {
+            errors.push(ConfigError::new(
+                plugin.origin.file.clone(),
+                Some(plugin.origin.line),
+                Rule::Unsupported,
+                format!("`{}` {kind} is not supported by Hydrant; supported: {known}", plugin.name),
+            ));
+            continue;
+        };
+        let n = counters.entry(plugin.name.as_str()).or_default();
+        let name = format!("{}.{n}", plugin.name);
+        *n += 1;
+        let matcher = match routed.then(|| plugin.matcher()) {
+            None => None,
+            Some(Ok(Some(m))) => Some(m),
+            Some(Ok(None)) => continue,
+            Some(Err(e)) => {
+                errors.push(e);
+                continue;
+            }
+        };
+        match build(plugin, &ctx(name.clone())) {
+            Ok(p) => built.push((name, matcher, p)),
+            Err(e) => errors.push(e),
+        }
+    }
+    built
 }
 
 struct Route {
