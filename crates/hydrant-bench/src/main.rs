@@ -405,6 +405,7 @@ async fn ingest(args: IngestArgs, client_rt: tokio::runtime::Handle) -> anyhow::
     let peak = run(args.seconds, None).await??;
     let wal_after = svc.wal().stats();
     let half = run(args.seconds, Some(peak.calls_per_sec() / 2.0)).await??;
+    let wal_end = svc.wal().stats();
 
     let syncs = (wal_after.syncs - wal_before.syncs).max(1);
     let wal_mb = (wal_after.bytes - wal_before.bytes) as f64 / peak.elapsed.as_secs_f64() / 1e6;
@@ -416,6 +417,11 @@ async fn ingest(args: IngestArgs, client_rt: tokio::runtime::Handle) -> anyhow::
         (peak.calls as f64) / syncs as f64,
         (wal_after.bytes - wal_before.bytes) as f64 / syncs as f64 / 1048576.0,
         (wal_after.sync_micros - wal_before.sync_micros) as f64 / syncs as f64 / 1000.0
+    );
+    println!(
+        "           log segments started (peak and half rate): {}, of which in recycled files: {}",
+        wal_end.rolls - wal_before.rolls,
+        wal_end.recycled_rolls - wal_before.recycled_rolls
     );
     println!(
         "half rate: {:.1} MB/s ({:.0} calls/s offered), p50 {:.2} ms, p99 {:.2} ms",
