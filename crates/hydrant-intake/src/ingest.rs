@@ -23,6 +23,12 @@ use uuid::Uuid;
 pub trait Index: Send + Sync + 'static {
     /// Adds logs (searchable after the next commit).
     fn add(&self, logs: &[Log]) -> anyhow::Result<()>;
+    /// [`Index::add`] with each log's JSON as the write-ahead log holds it (`json[i]` is
+    /// `serde_json::to_writer` of `logs[i]`), for an index that stores it as is.
+    fn add_serialized(&self, logs: &[Log], json: &[&str]) -> anyhow::Result<()> {
+        let _ = json;
+        self.add(logs)
+    }
     /// Makes everything added durable, recording `payload` with it.
     fn commit(&self, payload: &str) -> anyhow::Result<()>;
     /// The payload of the last commit.
@@ -77,6 +83,9 @@ pub struct Ingest {
     queued: Arc<AtomicU64>,
     max_queued: u64,
     to_indexer: std::sync::mpsc::Sender<ToIndex>,
+    /// Bytes per record of the last batch: a frame is sized for its batch up front
+    /// rather than grown (and copied) as its records are written.
+    record_bytes_hint: std::sync::atomic::AtomicUsize,
 }
 
 /// Options of [`Ingest::open`].
@@ -165,6 +174,7 @@ impl Ingest {
             queued,
             max_queued: options.max_queued_bytes,
             to_indexer: tx,
+            record_bytes_hint: std::sync::atomic::AtomicUsize::new(512),
         }))
     }
 
@@ -213,7 +223,11 @@ impl Ingest {
                 transform(log);
             }
         }
-        let mut frame = FrameBuilder::with_meta(GENERATION, now_ms(), request_id.unwrap_or("").as_bytes(), n * 512);
+        // Each record is preceded by its 4-byte length; 1/8 more for batches of longer logs;
+        // past 16 MiB the frame grows as it is written.
+        let hint = self.record_bytes_hint.load(Ordering::Relaxed);
+        let capacity = n.saturating_mul(hint + hint / 8 + 4).min(16 << 20);
+        let mut frame = FrameBuilder::with_meta(GENERATION, now_ms(), request_id.unwrap_or("").as_bytes(), capacity);
         for log in &logs {
             frame.push_with(|buf| {
                 use bytes::BufMut;
@@ -221,6 +235,10 @@ impl Ingest {
             });
         }
         let bytes = frame.data_bytes() as u64;
+        self.record_bytes_hint.store((bytes as usize / n).clamp(64, 4096), Ordering::Relaxed);
+        // Every log has its record (serializing a `Log` does not fail): the indexer then
+        // decodes the records and stores them as they are (see `ToIndex`).
+        let aligned = frame.len() == n;
         if self.queued.fetch_add(bytes, Ordering::AcqRel) + bytes > self.max_queued && self.queued_bytes() > bytes {
             self.queued.fetch_sub(bytes, Ordering::AcqRel);
             return Err(IngestError::Overloaded);
@@ -228,7 +246,17 @@ impl Ingest {
         let (tx, rx) = oneshot::channel();
         // The logs go to the indexer from the log thread, which calls back in log order:
         // the index's commit position must never pass a batch it has not seen.
-        let for_tail = (self.tail.receiver_count() > 0).then(|| logs.clone());
+        // With every record in the frame the indexer needs only the entry: the logs go to
+        // the live tail if anyone listens, else they are freed here, where they were built.
+        let (for_tail, logs) = match (self.tail.receiver_count() > 0, aligned) {
+            (true, true) => (Some(logs), None),
+            (true, false) => (Some(logs.clone()), Some(logs)),
+            (false, true) => {
+                drop(logs);
+                (None, None)
+            }
+            (false, false) => (None, Some(logs)),
+        };
         {
             let mut next = self.next_seq.lock().expect("seq poisoned");
             let first = *next;
@@ -239,7 +267,11 @@ impl Ingest {
                 Box::new(move |result| {
                     let ok = match result {
                         Ok(entry) => {
-                            let _ = to_indexer.send(ToIndex::Fresh { end_seq: entry.end_seq(), bytes, logs });
+                            let item = match logs {
+                                None => ToIndex::Fresh(entry),
+                                Some(logs) => ToIndex::Logs { end_seq: entry.end_seq(), bytes, logs },
+                            };
+                            let _ = to_indexer.send(item);
                             Ok(())
                         }
                         Err(e) => Err(e.to_string()),
@@ -267,30 +299,56 @@ fn entry_bytes(e: &Entry) -> u64 {
     e.records.iter().map(|r| r.len() as u64).sum()
 }
 
-/// What the indexer is handed, in log order: a batch just made durable (its logs still
-/// in memory, so they are not decoded again), or an entry replayed from the log.
+/// What the indexer is handed, in log order:
+/// - `Fresh`: a batch just made durable, as its entry in the log. The indexer decodes the
+///   records again and stores them as they are (they are `serde_json::to_writer` of the
+///   logs, so nothing is serialized twice). The receiver freed the decoded logs: holding
+///   them while the indexer catches up cost more CPU than decoding again (decoded logs
+///   take more memory than their JSON, all of it fresh pages while the backlog grows, and
+///   each log was then freed by another thread than the one that built it: BENCHMARKS.md,
+///   intake);
+/// - `Logs`: a batch whose logs did not all get a record (not expected), as logs;
+/// - `Replayed`: an entry replayed from the log at start (its records are decoded and the
+///   logs serialized again: records of older versions may be spelled differently).
 enum ToIndex {
-    Fresh { end_seq: u64, bytes: u64, logs: Vec<Log> },
+    Fresh(Entry),
+    Logs { end_seq: u64, bytes: u64, logs: Vec<Log> },
     Replayed(Entry),
 }
 
+/// The logs of an entry's records (undecodable ones are skipped), and the records of
+/// those logs. Each record is checked for UTF-8 once, then parsed as a `str` (serde_json
+/// does not check its strings again).
+fn decode_entry(entry: &Entry) -> (Vec<Log>, Vec<&str>) {
+    let mut logs = Vec::with_capacity(entry.records.len());
+    let mut json = Vec::with_capacity(entry.records.len());
+    for r in &entry.records {
+        let parsed = std::str::from_utf8(r)
+            .map_err(|e| e.to_string())
+            .and_then(|s| serde_json::from_str::<Log>(s).map(|l| (s, l)).map_err(|e| e.to_string()));
+        match parsed {
+            Ok((s, l)) => {
+                logs.push(l);
+                json.push(s);
+            }
+            Err(e) => tracing::error!(error = %e, "undecodable log in the write-ahead log; skipped"),
+        }
+    }
+    (logs, json)
+}
+
 impl ToIndex {
-    fn into_parts(self) -> (u64, u64, Vec<Log>) {
+    /// Indexes the logs; (end sequence number, queued bytes).
+    fn index(self, index: &dyn Index) -> (u64, u64, anyhow::Result<()>) {
         match self {
-            ToIndex::Fresh { end_seq, bytes, logs } => (end_seq, bytes, logs),
+            ToIndex::Fresh(entry) => {
+                let (logs, json) = decode_entry(&entry);
+                (entry.end_seq(), entry_bytes(&entry), index.add_serialized(&logs, &json))
+            }
+            ToIndex::Logs { end_seq, bytes, logs } => (end_seq, bytes, index.add(&logs)),
             ToIndex::Replayed(entry) => {
-                let logs = entry
-                    .records
-                    .iter()
-                    .filter_map(|r| match serde_json::from_slice(r) {
-                        Ok(l) => Some(l),
-                        Err(e) => {
-                            tracing::error!(error = %e, "undecodable log in the write-ahead log; skipped");
-                            None
-                        }
-                    })
-                    .collect();
-                (entry.end_seq(), entry_bytes(&entry), logs)
+                let (logs, _) = decode_entry(&entry);
+                (entry.end_seq(), entry_bytes(&entry), index.add(&logs))
             }
         }
     }
@@ -319,8 +377,8 @@ impl Indexer {
             let wait = self.commit_interval.saturating_sub(last_commit.elapsed());
             match rx.recv_timeout(if pending_bytes > 0 { wait } else { Duration::from_secs(3600) }) {
                 Ok(item) => {
-                    let (end_seq, bytes, logs) = item.into_parts();
-                    if let Err(e) = self.index.add(&logs) {
+                    let (end_seq, bytes, added) = item.index(&*self.index);
+                    if let Err(e) = added {
                         tracing::error!(error = %e, "indexing failed");
                     }
                     pending_bytes += bytes;

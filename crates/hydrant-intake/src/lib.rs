@@ -52,6 +52,10 @@ impl ingest::Index for LogStore {
         Ok(LogStore::add(self, logs)?)
     }
 
+    fn add_serialized(&self, logs: &[Log], json: &[&str]) -> anyhow::Result<()> {
+        Ok(LogStore::add_serialized(self, logs, json)?)
+    }
+
     fn commit(&self, payload: &str) -> anyhow::Result<()> {
         Ok(self.commit_with_payload(payload.to_string())?)
     }

@@ -60,9 +60,12 @@ pub fn common_attributes(header: &str) -> Result<Vec<(String, String)>, String> 
 /// attributes as tags.
 pub fn firehose_logs(body: &FirehoseBody, ctx: &FirehoseContext, now_ms: i64) -> Result<Vec<Log>, String> {
     let mut logs = Vec::with_capacity(body.records.len());
+    // One buffer for every record's bytes (what is kept of a record is parsed out of it).
+    let mut data = Vec::new();
     for (i, r) in body.records.iter().enumerate() {
-        let data = base64::engine::general_purpose::STANDARD
-            .decode(r.data.as_bytes())
+        data.clear();
+        base64::engine::general_purpose::STANDARD
+            .decode_vec(r.data.as_bytes(), &mut data)
             .map_err(|_| format!("records[{i}].data is not valid base64"))?;
         let maps = match decode::record(&data).map_err(|e| format!("records[{i}]: {e}"))? {
             Decoded::Logs(maps) => maps,

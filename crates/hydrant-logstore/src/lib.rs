@@ -232,10 +232,24 @@ impl LogStore {
 
     /// Indexes logs (thread-safe); they become searchable and durable at the next commit.
     pub fn add(&self, logs: &[Log]) -> Result<()> {
+        self.add_docs(logs.iter().map(|log| (log, None)))
+    }
+
+    /// [`LogStore::add`] for logs whose JSON the caller already has: `json[i]` must be
+    /// `serde_json::to_writer` of `logs[i]` (the intake's write-ahead log records). It is
+    /// stored as is rather than serialized again. With lengths that differ, the logs are
+    /// serialized as by [`LogStore::add`].
+    pub fn add_serialized<J: AsRef<str>>(&self, logs: &[Log], json: &[J]) -> Result<()> {
+        if json.len() != logs.len() {
+            return self.add(logs);
+        }
+        self.add_docs(logs.iter().zip(json).map(|(log, j)| (log, Some(j.as_ref()))))
+    }
+
+    fn add_docs<'a>(&self, logs: impl Iterator<Item = (&'a Log, Option<&'a str>)>) -> Result<()> {
         let mut scratch = Scratch::default();
         let docs = logs
-            .iter()
-            .map(|log| self.fields.document_with(log, &mut scratch).map(UserOperation::Add))
+            .map(|(log, json)| self.fields.document_with(log, json, &mut scratch).map(UserOperation::Add))
             .collect::<Result<Vec<_>, _>>()?;
         let writer = self.writer.read().unwrap_or_else(|e| e.into_inner());
         // One operation group: a single hand-over to the indexing threads for the batch,

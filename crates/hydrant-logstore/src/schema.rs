@@ -139,7 +139,16 @@ impl Fields {
     /// Converts a log to a document, with the caller's scratch buffers: the document copies
     /// every value it is given, so the terms and the stored JSON are built in buffers reused
     /// from log to log rather than in a fresh `String` each (a few dozen per log).
-    pub fn document_with(&self, log: &Log, scratch: &mut Scratch) -> serde_json::Result<TantivyDocument> {
+    ///
+    /// `stored` is the log's JSON when the caller already has it (`serde_json::to_writer`
+    /// of this very log: the intake's write-ahead log record), stored as is instead of
+    /// serializing the log a second time; `None` serializes.
+    pub fn document_with(
+        &self,
+        log: &Log,
+        stored: Option<&str>,
+        scratch: &mut Scratch,
+    ) -> serde_json::Result<TantivyDocument> {
         let mut doc = TantivyDocument::new();
         doc.add_text(self.id, &log.id);
         doc.add_i64(self.timestamp, log.timestamp_ms);
@@ -198,6 +207,10 @@ impl Fields {
         flat.object(&log.attributes);
         if flat.ambiguous {
             ambiguous(&mut doc, amb::ATTR);
+        }
+        if let Some(json) = stored {
+            doc.add_text(self.log, json);
+            return Ok(doc);
         }
         scratch.json.clear();
         serde_json::to_writer(&mut scratch.json, log)?;

@@ -387,3 +387,27 @@ fn indexes_of_the_previous_schema_still_open() {
     store.commit().unwrap();
     assert_eq!(store.count().unwrap(), 2);
 }
+
+#[test]
+fn logs_added_with_their_json_search_and_read_back_the_same() {
+    let dir = tempfile::tempdir().unwrap();
+    let corpus = common::corpus(60, 5, false);
+    let json: Vec<String> = corpus.iter().map(|l| serde_json::to_string(l).unwrap()).collect();
+    let serialized = open(dir.path());
+    serialized.add_serialized(&corpus, &json).unwrap();
+    serialized.commit().unwrap();
+    let other = tempfile::tempdir().unwrap();
+    let plain = open(other.path());
+    plain.add(&corpus).unwrap();
+    plain.commit().unwrap();
+    for q in ["*", "service:web*", "@http.status_code:>=400", "error"] {
+        let a = search(&serialized, q, Sort::TimestampAsc, 1000, None).0;
+        let b = search(&plain, q, Sort::TimestampAsc, 1000, None).0;
+        assert_eq!(a, b, "{q}");
+    }
+    assert_eq!(search(&serialized, "*", Sort::TimestampAsc, 1000, None).0.len(), 60);
+    // Lengths that do not pair up: the logs are serialized.
+    serialized.add_serialized(&corpus[..2], &json[..1]).unwrap();
+    serialized.commit().unwrap();
+    assert_eq!(serialized.count().unwrap(), 62);
+}
