@@ -126,6 +126,25 @@ fn main() -> anyhow::Result<()> {
     result
 }
 
+/// A service on `data_dir` with one root principal ([`KEY`], [`SECRET`]) and room for a
+/// large backlog.
+fn bench_firehose_config(data_dir: PathBuf) -> FirehoseConfig {
+    FirehoseConfig {
+        data_dir,
+        principals: vec![PrincipalConfig {
+            name: "bench".into(),
+            access_key_id: KEY.into(),
+            secret_access_key: SECRET.into(),
+            account_id: None,
+            root: true,
+            policy_files: vec![],
+            inline_policies: vec![],
+        }],
+        limits: hydrant_firehose::config::LimitsConfig { max_streams: 50, max_backlog_bytes: 16 << 30 },
+        ..Default::default()
+    }
+}
+
 /// Sequential writes of `chunk` bytes, each followed by fdatasync: MB/s.
 fn fsync_bandwidth(dir: &Path, total: usize, chunk: usize) -> anyhow::Result<f64> {
     let path = dir.join("fsync-baseline.bin");
@@ -362,21 +381,8 @@ async fn ingest(args: IngestArgs, client_rt: tokio::runtime::Handle) -> anyhow::
         "parked" => parked_endpoint().await?,
         _ => discard_endpoint().await?,
     };
-    let config = FirehoseConfig {
-        data_dir: dir.path().join("data"),
-        principals: vec![PrincipalConfig {
-            name: "bench".into(),
-            access_key_id: KEY.into(),
-            secret_access_key: SECRET.into(),
-            account_id: None,
-            root: true,
-            policy_files: vec![],
-            inline_policies: vec![],
-        }],
-        limits: hydrant_firehose::config::LimitsConfig { max_streams: 50, max_backlog_bytes: 16 << 30 },
-        wal: hydrant_firehose::config::WalConfig { unsafe_no_fsync: args.no_fsync, ..Default::default() },
-        ..Default::default()
-    };
+    let mut config = bench_firehose_config(dir.path().join("data"));
+    config.wal.unsafe_no_fsync = args.no_fsync;
     let principals = hydrant_firehose::auth::Principals::load(&config)?.principals;
     let svc = Firehose::start(config, principals).await?;
     let listener = hydrant_firehose::server::listen(svc.clone(), "127.0.0.1:0".parse()?, None).await?;

@@ -19,8 +19,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use hydrant_firehose::config::PrincipalConfig;
-use hydrant_firehose::{Firehose, FirehoseConfig};
+use hydrant_firehose::Firehose;
 use hydrant_kubernetes::recorded::RecordedApi;
 use hydrant_sampleapp::SampleApp;
 
@@ -228,20 +227,7 @@ fn metrics_url(child: &mut Child) -> anyhow::Result<String> {
 
 async fn start_firehose(dir: &Path) -> anyhow::Result<String> {
     let endpoint = crate::discard_endpoint().await?;
-    let config = FirehoseConfig {
-        data_dir: dir.join("firehose"),
-        principals: vec![PrincipalConfig {
-            name: "bench".into(),
-            access_key_id: KEY.into(),
-            secret_access_key: SECRET.into(),
-            account_id: None,
-            root: true,
-            policy_files: vec![],
-            inline_policies: vec![],
-        }],
-        limits: hydrant_firehose::config::LimitsConfig { max_streams: 50, max_backlog_bytes: 16 << 30 },
-        ..Default::default()
-    };
+    let config = crate::bench_firehose_config(dir.join("firehose"));
     let principals = hydrant_firehose::auth::Principals::load(&config)?.principals;
     let svc = Firehose::start(config, principals).await?;
     let listener = hydrant_firehose::server::listen(svc.clone(), "127.0.0.1:0".parse()?, None).await?;
