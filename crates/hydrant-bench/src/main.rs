@@ -145,6 +145,30 @@ fn bench_firehose_config(data_dir: PathBuf) -> FirehoseConfig {
     }
 }
 
+/// Start a service from `config` on a loopback port and create the stream `bench` through
+/// its API, like any client, delivering to `endpoint` with the given buffering hints.
+async fn start_bench_firehose(
+    config: FirehoseConfig,
+    endpoint: SocketAddr,
+    endpoint_name: &str,
+    size_mb: u32,
+    interval_s: u32,
+) -> anyhow::Result<(Arc<Firehose>, hydrant_firehose::server::Listener)> {
+    let principals = hydrant_firehose::auth::Principals::load(&config)?.principals;
+    let svc = Firehose::start(config, principals).await?;
+    let listener = hydrant_firehose::server::listen(svc.clone(), "127.0.0.1:0".parse()?, None).await?;
+    let create = serde_json::json!({
+        "DeliveryStreamName": "bench",
+        "HttpEndpointDestinationConfiguration": {
+            "EndpointConfiguration": {"Url": format!("http://{endpoint}/"), "Name": endpoint_name},
+            "BufferingHints": {"SizeInMBs": size_mb, "IntervalInSeconds": interval_s},
+            "S3Configuration": {"RoleARN": "arn:aws:iam::123456789012:role/bench", "BucketARN": "arn:aws:s3:::bench"}
+        }
+    });
+    control(listener.local_addr, "CreateDeliveryStream", &create.to_string()).await?;
+    Ok((svc, listener))
+}
+
 /// Sequential writes of `chunk` bytes, each followed by fdatasync: MB/s.
 fn fsync_bandwidth(dir: &Path, total: usize, chunk: usize) -> anyhow::Result<f64> {
     let path = dir.join("fsync-baseline.bin");
@@ -383,21 +407,8 @@ async fn ingest(args: IngestArgs, client_rt: tokio::runtime::Handle) -> anyhow::
     };
     let mut config = bench_firehose_config(dir.path().join("data"));
     config.wal.unsafe_no_fsync = args.no_fsync;
-    let principals = hydrant_firehose::auth::Principals::load(&config)?.principals;
-    let svc = Firehose::start(config, principals).await?;
-    let listener = hydrant_firehose::server::listen(svc.clone(), "127.0.0.1:0".parse()?, None).await?;
+    let (svc, listener) = start_bench_firehose(config, endpoint, &args.destination, args.buffer_mib, 60).await?;
     let addr = listener.local_addr;
-
-    // Create the stream through the API, like any client.
-    let create = serde_json::json!({
-        "DeliveryStreamName": "bench",
-        "HttpEndpointDestinationConfiguration": {
-            "EndpointConfiguration": {"Url": format!("http://{endpoint}/"), "Name": args.destination},
-            "BufferingHints": {"SizeInMBs": args.buffer_mib, "IntervalInSeconds": 60},
-            "S3Configuration": {"RoleARN": "arn:aws:iam::123456789012:role/bench", "BucketARN": "arn:aws:s3:::bench"}
-        }
-    });
-    control(addr, "CreateDeliveryStream", &create.to_string()).await?;
 
     let clients: Vec<Arc<Client>> =
         (0..args.clients).map(|_| Arc::new(Client::new(addr, "bench", args.records, args.record_bytes))).collect();

@@ -19,7 +19,6 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use hydrant_firehose::Firehose;
 use hydrant_kubernetes::recorded::RecordedApi;
 use hydrant_sampleapp::SampleApp;
 
@@ -228,19 +227,8 @@ fn metrics_url(child: &mut Child) -> anyhow::Result<String> {
 async fn start_firehose(dir: &Path) -> anyhow::Result<String> {
     let endpoint = crate::discard_endpoint().await?;
     let config = crate::bench_firehose_config(dir.join("firehose"));
-    let principals = hydrant_firehose::auth::Principals::load(&config)?.principals;
-    let svc = Firehose::start(config, principals).await?;
-    let listener = hydrant_firehose::server::listen(svc.clone(), "127.0.0.1:0".parse()?, None).await?;
+    let (svc, listener) = crate::start_bench_firehose(config, endpoint, "discard", 4, 1).await?;
     let addr = listener.local_addr;
-    let create = serde_json::json!({
-        "DeliveryStreamName": "bench",
-        "HttpEndpointDestinationConfiguration": {
-            "EndpointConfiguration": {"Url": format!("http://{endpoint}/"), "Name": "discard"},
-            "BufferingHints": {"SizeInMBs": 4, "IntervalInSeconds": 1},
-            "S3Configuration": {"RoleARN": "arn:aws:iam::123456789012:role/bench", "BucketARN": "arn:aws:s3:::bench"}
-        }
-    });
-    crate::control(addr, "CreateDeliveryStream", &create.to_string()).await?;
     // The service and its listener live as long as the benchmark process.
     std::mem::forget(listener);
     std::mem::forget(svc);
