@@ -69,9 +69,10 @@ impl RouterOptions {
 }
 
 struct FilterSlot {
-    name: String,
     matcher: TagMatcher,
     filter: Box<dyn Filter>,
+    /// Records in, resolved once: the hot path only adds.
+    records_in: prometheus_client::metrics::counter::Counter,
 }
 
 struct OutputSlot {
@@ -126,7 +127,10 @@ impl Router {
             &mut errors,
         )
         .into_iter()
-        .filter_map(|(name, matcher, filter)| Some(FilterSlot { name, matcher: matcher?, filter }))
+        .filter_map(|(name, matcher, filter)| {
+            let records_in = metrics.filter_records_in.get_or_create(&PluginLabels::new(&name)).clone();
+            Some(FilterSlot { matcher: matcher?, filter, records_in })
+        })
         .collect();
         let outputs = build_kind(
             &config.outputs,
@@ -196,13 +200,7 @@ impl Router {
         drop(pipeline_tx);
 
         let pipeline = tokio::spawn(
-            Pipeline {
-                filters: self.filters,
-                routes,
-                metrics: self.metrics.clone(),
-                ship_own_logs: self.ship_own_logs,
-            }
-            .run(pipeline_rx),
+            Pipeline { filters: self.filters, routes, ship_own_logs: self.ship_own_logs }.run(pipeline_rx),
         );
 
         let mut failure = None;
@@ -306,7 +304,6 @@ struct Route {
 struct Pipeline {
     filters: Vec<FilterSlot>,
     routes: Vec<Route>,
-    metrics: Arc<Metrics>,
     ship_own_logs: bool,
 }
 
@@ -332,10 +329,7 @@ impl Pipeline {
                         continue;
                     }
                     let slot = &mut self.filters[i];
-                    self.metrics
-                        .filter_records_in
-                        .get_or_create(&PluginLabels::new(&slot.name))
-                        .inc_by(chunk.records.len() as u64);
+                    slot.records_in.inc_by(chunk.records.len() as u64);
                     let mut emitted = Vec::new();
                     slot.filter.filter(&chunk.tag, &mut chunk.records, &mut emitted).await;
                     if !emitted.is_empty() {
