@@ -11,7 +11,6 @@ use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
-use base64::Engine;
 use bytes::{BufMut, Bytes};
 use http_body_util::BodyExt;
 use hydrant_aws::iam::access_denied;
@@ -243,43 +242,43 @@ fn decode_records(
     let mut frame = FrameBuilder::new(stream_generation, now_ms(), encoded / 4 * 3 + 8);
     let mut v = Violations::default();
     for (i, r) in records.iter().enumerate() {
-        let member = if single { path.to_string() } else { format!("{path}.{}.member", i + 1) };
+        // Only spelled out for an error message.
+        let member = || if single { path.to_string() } else { format!("{path}.{}.member", i + 1) };
         let Some(data) = &r.data else {
-            v.required(&format!("{member}.data"));
+            v.required(&format!("{}.data", member()));
             continue;
         };
         // Upper bound of the decoded size, to refuse before decoding a huge record.
         if data.len() / 4 * 3 > MAX_RECORD_BYTES + 3 {
             v.push(
                 "java.nio.HeapByteBuffer",
-                &format!("{member}.data"),
+                &format!("{}.data", member()),
                 &format!("Member must have length less than or equal to {MAX_RECORD_BYTES}"),
             );
             continue;
         }
-        let ok = frame.push_with(|buf| {
-            let start = buf.len();
-            buf.put_bytes(0, data.len() / 4 * 3 + 3);
-            match base64::engine::general_purpose::STANDARD.decode_slice(data.as_bytes(), &mut buf[start..]) {
-                Ok(n) => {
-                    buf.truncate(start + n);
-                    n <= MAX_RECORD_BYTES
-                }
-                Err(_) => {
+        // base64-simd: decoding is a third of a Put's CPU with the scalar `base64` crate.
+        let b64 = base64_simd::STANDARD;
+        let Ok(len) = b64.decoded_length(data.as_bytes()) else {
+            return Err(not_base64(&member()));
+        };
+        let ok = len <= MAX_RECORD_BYTES
+            && frame.push_with(|buf| {
+                let start = buf.len();
+                buf.put_bytes(0, len);
+                let decoded = b64.decode(data.as_bytes(), base64_simd::Out::from_slice(&mut buf[start..])).is_ok();
+                if !decoded {
                     buf.truncate(start);
-                    false
                 }
-            }
-        });
+                decoded
+            });
         if !ok {
-            if base64::engine::general_purpose::STANDARD.decode(data.as_bytes()).is_err() {
-                return Err(AwsError::serialization(format!(
-                    "Could not parse the request: the Data of {member} is not valid base64."
-                )));
+            if len <= MAX_RECORD_BYTES {
+                return Err(not_base64(&member()));
             }
             v.push(
                 "java.nio.HeapByteBuffer",
-                &format!("{member}.data"),
+                &format!("{}.data", member()),
                 &format!("Member must have length less than or equal to {MAX_RECORD_BYTES}"),
             );
         }
@@ -289,6 +288,10 @@ fn decode_records(
         return Err(AwsError::invalid_argument("Records size exceeds 4 MB limit"));
     }
     Ok(frame)
+}
+
+fn not_base64(member: &str) -> AwsError {
+    AwsError::serialization(format!("Could not parse the request: the Data of {member} is not valid base64."))
 }
 
 fn check_name(name: &Option<Cow<'_, str>>, v: &mut Violations) -> String {
@@ -373,6 +376,31 @@ async fn put_record(svc: &Arc<Firehose>, who: &Principal, body: &[u8]) -> Result
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn records(data: &[&str]) -> Vec<RecordIn<'static>> {
+        data.iter().map(|d| RecordIn { data: Some(Cow::Owned(d.to_string())) }).collect()
+    }
+
+    #[test]
+    fn records_are_decoded_or_refused_whole() {
+        let g = uuid::Uuid::new_v4();
+        let frame = decode_records(g, &records(&["aGVsbG8=", "", "d29y", "AAEC"]), "records", false);
+        let frame = frame.unwrap().finish().seal(0);
+        let got: Vec<&[u8]> = frame.entry.records.iter().map(|r| &r[..]).collect();
+        assert_eq!(got, [&b"hello"[..], b"", b"wor", &[0, 1, 2]]);
+        for bad in ["aGVsbG8", "aGV sbG8=", "%%%%", "aGVsbG8==", "aGVsbG8=aGVsbG8="] {
+            let e = decode_records(g, &records(&["aGVsbG8=", bad]), "records", false).err().expect(bad);
+            assert_eq!(e.code, "SerializationException", "{bad}");
+            assert!(e.message.contains("records.2.member"), "{}", e.message);
+        }
+        // Over the record limit: a validation error naming the member, not a decoding one.
+        let big = base64_simd::STANDARD.encode_to_string(vec![7u8; MAX_RECORD_BYTES + 1]);
+        let e = decode_records(g, &records(&[&big]), "record", true).err().unwrap();
+        assert_eq!(e.code, "ValidationException");
+        assert!(e.message.contains("record.data"), "{}", e.message);
+        let at_limit = base64_simd::STANDARD.encode_to_string(vec![7u8; MAX_RECORD_BYTES]);
+        assert!(decode_records(g, &records(&[&at_limit]), "record", true).is_ok());
+    }
 
     #[test]
     fn batch_response_is_compact() {

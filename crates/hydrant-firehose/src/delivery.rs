@@ -11,7 +11,6 @@ use std::io::Write;
 use std::sync::Arc;
 use std::time::Duration;
 
-use base64::Engine;
 use rand::Rng;
 use uuid::Uuid;
 
@@ -229,7 +228,7 @@ pub fn request_body(request_id: &str, timestamp_ms: u64, batch: &[Record]) -> Ve
             s.push(',');
         }
         s.push_str("{\"data\":\"");
-        base64::engine::general_purpose::STANDARD.encode_string(&r.data, &mut s);
+        base64_simd::STANDARD.encode_append(&r.data, &mut s);
         s.push_str("\"}");
     }
     s.push_str("]}");

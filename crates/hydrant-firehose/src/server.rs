@@ -42,12 +42,19 @@ pub async fn listen(svc: Arc<Firehose>, addr: SocketAddr, tls: Option<RustlsConf
     std_listener.set_nonblocking(true)?;
     let local_addr = std_listener.local_addr()?;
     let h = handle.clone();
-    let task = match tls {
-        None => tokio::spawn(async move { axum_server::from_tcp(std_listener).handle(h).serve(app).await }),
-        Some(cfg) => {
-            tokio::spawn(async move { axum_server::from_tcp_rustls(std_listener, cfg).handle(h).serve(app).await })
-        }
-    };
+    // TCP_NODELAY: an answer is one small write the client waits for; Nagle's algorithm
+    // could hold it back behind a delayed ACK (40 ms on Linux).
+    let no_delay = axum_server::accept::NoDelayAcceptor::new();
+    let task =
+        match tls {
+            None => tokio::spawn(async move {
+                axum_server::from_tcp(std_listener).acceptor(no_delay).handle(h).serve(app).await
+            }),
+            Some(cfg) => tokio::spawn(async move {
+                let acceptor = axum_server::tls_rustls::RustlsAcceptor::new(cfg).acceptor(no_delay);
+                axum_server::from_tcp(std_listener).acceptor(acceptor).handle(h).serve(app).await
+            }),
+        };
     Ok(Listener { local_addr, handle, task })
 }
 

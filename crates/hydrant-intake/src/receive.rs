@@ -2,7 +2,6 @@
 //! body, the standard `/api/v2/logs` body, and the legacy `/v1/input` bodies, each to
 //! preprocessed logs (spec sections 1 and 2).
 
-use base64::Engine;
 use hydrant_log::preprocess::preprocess;
 use hydrant_log::Log;
 use serde::Deserialize;
@@ -64,8 +63,8 @@ pub fn firehose_logs(body: &FirehoseBody, ctx: &FirehoseContext, now_ms: i64) ->
     let mut data = Vec::new();
     for (i, r) in body.records.iter().enumerate() {
         data.clear();
-        base64::engine::general_purpose::STANDARD
-            .decode_vec(r.data.as_bytes(), &mut data)
+        base64_simd::STANDARD
+            .decode_append(r.data.as_bytes(), &mut data)
             .map_err(|_| format!("records[{i}].data is not valid base64"))?;
         let maps = match decode::record(&data).map_err(|e| format!("records[{i}]: {e}"))? {
             Decoded::Logs(maps) => maps,
@@ -217,7 +216,7 @@ mod tests {
     use serde_json::json;
 
     fn b64(s: &str) -> String {
-        base64::engine::general_purpose::STANDARD.encode(s)
+        base64_simd::STANDARD.encode_to_string(s)
     }
 
     #[test]
