@@ -384,7 +384,7 @@ pub fn run(args: Args, server: &tokio::runtime::Handle, clients: &tokio::runtime
     let listener = server.block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))?;
     let addr = listener.local_addr()?;
     let app = hydrant_intake::router(intake.clone());
-    server.spawn(async move { axum::serve(listener, app).await });
+    server.spawn(async move { axum::serve(hydrant_intake::no_delay(listener), app).await });
     let url = format!("http://{addr}/v1/input");
 
     // The seed's pipeline, through the API as the seed guide creates it.

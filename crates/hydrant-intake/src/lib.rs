@@ -147,3 +147,16 @@ pub fn router(intake: Arc<Intake>) -> Router {
         )
         .with_state(intake)
 }
+
+/// The listener with TCP_NODELAY on every accepted connection: an answer is a small write
+/// the client waits for, which Nagle's algorithm could hold back behind a delayed ACK.
+pub fn no_delay(
+    listener: tokio::net::TcpListener,
+) -> impl axum::serve::Listener<Io = tokio::net::TcpStream, Addr = std::net::SocketAddr> {
+    use axum::serve::ListenerExt;
+    listener.tap_io(|tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %e, "TCP_NODELAY not set");
+        }
+    })
+}

@@ -66,6 +66,6 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         println!("  explorer: http://{addr}/");
     }
     let app = hydrant_intake::router(intake);
-    axum::serve(listener, app).with_graceful_shutdown(crate::signals::shutdown()).await?;
+    axum::serve(hydrant_intake::no_delay(listener), app).with_graceful_shutdown(crate::signals::shutdown()).await?;
     Ok(())
 }

@@ -203,7 +203,9 @@ async fn start(args: &Args) -> anyhow::Result<Running> {
             let app_router = hydrant_intake::router(intake);
             let stop = stop_rest.clone();
             tasks.push(tokio::spawn(async move {
-                let _ = axum::serve(listener, app_router).with_graceful_shutdown(stop.cancelled_owned()).await;
+                let _ = axum::serve(hydrant_intake::no_delay(listener), app_router)
+                    .with_graceful_shutdown(stop.cancelled_owned())
+                    .await;
             }));
             (format!("http://{addr}"), api, Some(app))
         }
