@@ -90,6 +90,10 @@ struct IngestArgs {
     /// The stream's buffering size hint, MiB (Datadog's recommendation: 4).
     #[arg(long, default_value_t = 4)]
     buffer_mib: u32,
+    /// Calls/s offered in the paced phase instead of half of the measured peak (to compare
+    /// builds or settings at the same load).
+    #[arg(long)]
+    paced_calls: Option<f64>,
     /// `discard`: a receiver that acknowledges every batch; `parked`: one that never answers.
     #[arg(long, default_value = "discard", value_parser = ["discard", "parked"])]
     destination: String,
@@ -436,7 +440,8 @@ async fn ingest(args: IngestArgs, client_rt: tokio::runtime::Handle) -> anyhow::
     // with what the peak left buffered (otherwise its first second also pays for
     // delivering the peak's backlog).
     let settled = drain(&svc, (args.buffer_mib as u64) << 20, Duration::from_secs(30)).await?;
-    let half = run(args.seconds, Some(peak.calls_per_sec() / 2.0)).await??;
+    let offered = args.paced_calls.unwrap_or(peak.calls_per_sec() / 2.0);
+    let half = run(args.seconds, Some(offered)).await??;
     let wal_end = svc.wal().stats();
 
     let syncs = (wal_after.syncs - wal_before.syncs).max(1);
@@ -459,7 +464,7 @@ async fn ingest(args: IngestArgs, client_rt: tokio::runtime::Handle) -> anyhow::
         "half rate: {:.1} MB/s ({:.0} calls/s offered), p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms \
          (started after delivery caught up with the peak's backlog: {:.1} s)",
         half.mbps(),
-        peak.calls_per_sec() / 2.0,
+        offered,
         ms(half.pct(0.5)),
         ms(half.pct(0.99)),
         ms(half.pct(1.0)),
