@@ -23,11 +23,19 @@ use uuid::Uuid;
 pub trait Index: Send + Sync + 'static {
     /// Adds logs (searchable after the next commit).
     fn add(&self, logs: &[Log]) -> anyhow::Result<()>;
-    /// [`Index::add`] with each log's JSON as the write-ahead log holds it (`json[i]` is
-    /// `serde_json::to_writer` of `logs[i]`), for an index that stores it as is.
-    fn add_serialized(&self, logs: &[Log], json: &[&str]) -> anyhow::Result<()> {
-        let _ = json;
-        self.add(logs)
+    /// [`Index::add`] for logs given as the write-ahead log holds them
+    /// (`serde_json::to_writer` of each `Log`), for an index that reads and stores that JSON
+    /// as is. A record that is not a log's JSON is skipped (logged): it cannot be searched.
+    fn add_json(&self, json: &[&str]) -> anyhow::Result<()> {
+        let logs: Vec<Log> = json
+            .iter()
+            .filter_map(|j| {
+                serde_json::from_str(j)
+                    .map_err(|e| tracing::error!(error = %e, "undecodable log in the write-ahead log; skipped"))
+                    .ok()
+            })
+            .collect();
+        self.add(&logs)
     }
     /// Makes everything added durable, recording `payload` with it.
     fn commit(&self, payload: &str) -> anyhow::Result<()>;
@@ -316,40 +324,42 @@ enum ToIndex {
     Replayed(Entry),
 }
 
-/// The logs of an entry's records (undecodable ones are skipped), and the records of
-/// those logs. Each record is checked for UTF-8 once, then parsed as a `str` (serde_json
-/// does not check its strings again).
-fn decode_entry(entry: &Entry) -> (Vec<Log>, Vec<&str>) {
-    let mut logs = Vec::with_capacity(entry.records.len());
-    let mut json = Vec::with_capacity(entry.records.len());
-    for r in &entry.records {
-        let parsed = std::str::from_utf8(r)
-            .map_err(|e| e.to_string())
-            .and_then(|s| serde_json::from_str::<Log>(s).map(|l| (s, l)).map_err(|e| e.to_string()));
-        match parsed {
-            Ok((s, l)) => {
-                logs.push(l);
-                json.push(s);
+/// The records of an entry as text (records that are not UTF-8 are skipped: no log's
+/// JSON is). The index reads them without decoding them into `Log`s.
+fn entry_json(entry: &Entry) -> Vec<&str> {
+    entry
+        .records
+        .iter()
+        .filter_map(|r| {
+            std::str::from_utf8(r)
+                .map_err(|e| tracing::error!(error = %e, "undecodable log in the write-ahead log; skipped"))
+                .ok()
+        })
+        .collect()
+}
+
+/// The logs of an entry's records (undecodable ones are skipped).
+fn decode_entry(entry: &Entry) -> Vec<Log> {
+    entry
+        .records
+        .iter()
+        .filter_map(|r| match serde_json::from_slice::<Log>(r) {
+            Ok(l) => Some(l),
+            Err(e) => {
+                tracing::error!(error = %e, "undecodable log in the write-ahead log; skipped");
+                None
             }
-            Err(e) => tracing::error!(error = %e, "undecodable log in the write-ahead log; skipped"),
-        }
-    }
-    (logs, json)
+        })
+        .collect()
 }
 
 impl ToIndex {
     /// Indexes the logs; (end sequence number, queued bytes).
     fn index(self, index: &dyn Index) -> (u64, u64, anyhow::Result<()>) {
         match self {
-            ToIndex::Fresh(entry) => {
-                let (logs, json) = decode_entry(&entry);
-                (entry.end_seq(), entry_bytes(&entry), index.add_serialized(&logs, &json))
-            }
+            ToIndex::Fresh(entry) => (entry.end_seq(), entry_bytes(&entry), index.add_json(&entry_json(&entry))),
             ToIndex::Logs { end_seq, bytes, logs } => (end_seq, bytes, index.add(&logs)),
-            ToIndex::Replayed(entry) => {
-                let (logs, _) = decode_entry(&entry);
-                (entry.end_seq(), entry_bytes(&entry), index.add(&logs))
-            }
+            ToIndex::Replayed(entry) => (entry.end_seq(), entry_bytes(&entry), index.add(&decode_entry(&entry))),
         }
     }
 }

@@ -52,8 +52,12 @@ impl ingest::Index for LogStore {
         Ok(LogStore::add(self, logs)?)
     }
 
-    fn add_serialized(&self, logs: &[Log], json: &[&str]) -> anyhow::Result<()> {
-        Ok(LogStore::add_serialized(self, logs, json)?)
+    fn add_json(&self, json: &[&str]) -> anyhow::Result<()> {
+        let skipped = LogStore::add_json(self, json)?;
+        if skipped > 0 {
+            tracing::error!(skipped, "undecodable logs in the write-ahead log; skipped");
+        }
+        Ok(())
     }
 
     fn commit(&self, payload: &str) -> anyhow::Result<()> {

@@ -127,6 +127,7 @@ pub mod api;
 mod compile;
 mod schema;
 mod search;
+mod stored;
 
 pub use api::{
     AggregateRequest, Aggregation, Bucket, Compute, ComputeKind, ComputeValue, GroupBy, GroupSort, GroupSortBy,
@@ -232,25 +233,31 @@ impl LogStore {
 
     /// Indexes logs (thread-safe); they become searchable and durable at the next commit.
     pub fn add(&self, logs: &[Log]) -> Result<()> {
-        self.add_docs(logs.iter().map(|log| (log, None)))
-    }
-
-    /// [`LogStore::add`] for logs whose JSON the caller already has: `json[i]` must be
-    /// `serde_json::to_writer` of `logs[i]` (the intake's write-ahead log records). It is
-    /// stored as is rather than serialized again. With lengths that differ, the logs are
-    /// serialized as by [`LogStore::add`].
-    pub fn add_serialized<J: AsRef<str>>(&self, logs: &[Log], json: &[J]) -> Result<()> {
-        if json.len() != logs.len() {
-            return self.add(logs);
-        }
-        self.add_docs(logs.iter().zip(json).map(|(log, j)| (log, Some(j.as_ref()))))
-    }
-
-    fn add_docs<'a>(&self, logs: impl Iterator<Item = (&'a Log, Option<&'a str>)>) -> Result<()> {
         let mut scratch = Scratch::default();
         let docs = logs
-            .map(|(log, json)| self.fields.document_with(log, json, &mut scratch).map(UserOperation::Add))
+            .iter()
+            .map(|log| self.fields.document(log, &mut scratch).map(UserOperation::Add))
             .collect::<Result<Vec<_>, _>>()?;
+        self.add_documents(docs)
+    }
+
+    /// [`LogStore::add`] for logs given as their JSON (`serde_json::to_writer` of a
+    /// [`Log`]: the intake's write-ahead log records), stored as is: the index reads the
+    /// JSON without decoding it into `Log`s. Records that are not a log's JSON are skipped;
+    /// returns how many.
+    pub fn add_json<J: AsRef<str>>(&self, json: &[J]) -> Result<usize> {
+        let mut scratch = Scratch::default();
+        let docs: Vec<UserOperation> = json
+            .iter()
+            .filter_map(|j| self.fields.document_from_stored(j.as_ref(), &mut scratch).ok())
+            .map(UserOperation::Add)
+            .collect();
+        let skipped = json.len() - docs.len();
+        self.add_documents(docs)?;
+        Ok(skipped)
+    }
+
+    fn add_documents(&self, docs: Vec<UserOperation>) -> Result<()> {
         let writer = self.writer.read().unwrap_or_else(|e| e.into_inner());
         // One operation group: a single hand-over to the indexing threads for the batch,
         // rather than one channel send per log.

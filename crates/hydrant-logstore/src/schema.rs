@@ -3,9 +3,9 @@
 //! See the crate docs for the layout; the helpers here are shared by the indexer, the query
 //! compiler and the aggregation collectors so that terms are spelled identically.
 
+use crate::stored::{Json, Object, StoredLog};
 use hydrant_log::Log;
 use hydrant_query::{fold, is_word_char, parse_number, Reserved};
-use serde_json::Value;
 use tantivy::schema::{
     Field, IndexRecordOption, NumericOptions, Schema, TextFieldIndexing, TextOptions, FAST, INDEXED, STORED, STRING,
 };
@@ -136,21 +136,28 @@ impl Fields {
         }
     }
 
-    /// Converts a log to a document, with the caller's scratch buffers: the document copies
-    /// every value it is given, so the terms and the stored JSON are built in buffers reused
-    /// from log to log rather than in a fresh `String` each (a few dozen per log).
-    ///
-    /// `stored` is the log's JSON when the caller already has it (`serde_json::to_writer`
-    /// of this very log: the intake's write-ahead log record), stored as is instead of
-    /// serializing the log a second time; `None` serializes.
-    pub fn document_with(
-        &self,
-        log: &Log,
-        stored: Option<&str>,
-        scratch: &mut Scratch,
-    ) -> serde_json::Result<TantivyDocument> {
+    /// Converts a log to a document. See [`Fields::document_from_stored`].
+    pub fn document(&self, log: &Log, scratch: &mut Scratch) -> serde_json::Result<TantivyDocument> {
+        scratch.json.clear();
+        serde_json::to_writer(&mut scratch.json, log)?;
+        let json = std::mem::take(&mut scratch.json);
+        // serde_json writes valid UTF-8.
+        let doc = std::str::from_utf8(&json)
+            .map_err(serde::ser::Error::custom)
+            .and_then(|json| self.document_from_stored(json, scratch));
+        scratch.json = json;
+        doc
+    }
+
+    /// Converts a log's stored JSON (`serde_json::to_writer` of a [`Log`]: the intake's
+    /// write-ahead log records) to a document, storing the JSON as is. The log is read as a
+    /// borrowed view ([`StoredLog`]) rather than decoded into a `Log`, and the terms are
+    /// built in the caller's scratch buffers, reused from log to log (the document copies
+    /// every value it is given).
+    pub fn document_from_stored(&self, json: &str, scratch: &mut Scratch) -> serde_json::Result<TantivyDocument> {
+        let log: StoredLog<'_> = serde_json::from_str(json)?;
         let mut doc = TantivyDocument::new();
-        doc.add_text(self.id, &log.id);
+        doc.add_text(self.id, &*log.id);
         doc.add_i64(self.timestamp, log.timestamp_ms);
         let ambiguous = |doc: &mut TantivyDocument, marker: &str| doc.add_text(self.exists, marker);
         for (r, field, value) in [
@@ -162,19 +169,19 @@ impl Fields {
             if let Some(v) = value {
                 doc.add_text(self.exists, exists_reserved(r));
                 if v.len() <= MAX_TERM {
-                    doc.add_text(field, v);
+                    doc.add_text(field, &**v);
                 } else {
                     ambiguous(&mut doc, amb::RESERVED);
                 }
             }
         }
-        doc.add_text(self.status, &log.status);
+        doc.add_text(self.status, &*log.status);
         if log.status.len() <= MAX_TERM {
             doc.add_text(self.status_lc, fold_into(&mut scratch.buf, &log.status));
         } else {
             ambiguous(&mut doc, amb::RESERVED);
         }
-        doc.add_text(self.message, &log.message);
+        doc.add_text(self.message, &*log.message);
         if log.message.len() > MAX_TERM && WordIter::new(&log.message).any(|(_, w)| w.len() > MAX_TERM) {
             ambiguous(&mut doc, amb::TEXT);
         }
@@ -182,7 +189,7 @@ impl Fields {
             doc.add_text(self.exists, EXISTS_TAGS);
         }
         for tag in &log.tags {
-            doc.add_text(self.tags, tag);
+            doc.add_text(self.tags, &**tag);
             let folded = fold_into(&mut scratch.buf, tag);
             if let Some((k, _)) = folded.split_once(':') {
                 scratch.term.clear();
@@ -208,20 +215,12 @@ impl Fields {
         if flat.ambiguous {
             ambiguous(&mut doc, amb::ATTR);
         }
-        if let Some(json) = stored {
-            doc.add_text(self.log, json);
-            return Ok(doc);
-        }
-        scratch.json.clear();
-        serde_json::to_writer(&mut scratch.json, log)?;
-        // serde_json writes valid UTF-8; the check is cheap next to the serialization.
-        let json = std::str::from_utf8(&scratch.json).map_err(serde::ser::Error::custom)?;
         doc.add_text(self.log, json);
         Ok(doc)
     }
 }
 
-/// Buffers reused by [`Fields::document_with`].
+/// Buffers reused by [`Fields::document_from_stored`].
 #[derive(Default)]
 pub(crate) struct Scratch {
     buf: String,
@@ -267,14 +266,14 @@ struct Flattener<'a> {
 }
 
 impl Flattener<'_> {
-    fn object(&mut self, map: &serde_json::Map<String, Value>) {
+    fn object(&mut self, map: &Object<'_>) {
         // Keys that make the joined path differ from how the evaluator resolves a path:
         // empty dot-segments, or a key that is a dotted prefix of a sibling (`a` and `a.b`).
-        for k in map.keys() {
+        for k in map.0.iter().map(|(k, _)| &**k) {
             if k.is_empty() || k.starts_with('.') || k.ends_with('.') || k.contains("..") {
                 self.ambiguous = true;
             } else if k.contains('.') {
-                let mut prefix = k.as_str();
+                let mut prefix = k;
                 while let Some((head, _)) = prefix.rsplit_once('.') {
                     if map.contains_key(head) {
                         self.ambiguous = true;
@@ -283,7 +282,7 @@ impl Flattener<'_> {
                 }
             }
         }
-        for (k, v) in map {
+        for (k, v) in &map.0 {
             let len = self.path.len();
             if !self.path.is_empty() {
                 self.path.push('.');
@@ -294,8 +293,8 @@ impl Flattener<'_> {
         }
     }
 
-    fn value(&mut self, v: &Value, mark: bool) {
-        if v.is_null() {
+    fn value(&mut self, v: &Json<'_>, mark: bool) {
+        if matches!(v, Json::Null) {
             return;
         }
         if mark {
@@ -305,24 +304,24 @@ impl Flattener<'_> {
             self.doc.add_text(self.fields.exists, &*self.term);
         }
         match v {
-            Value::Null => {}
-            Value::Object(map) => self.object(map),
-            Value::Array(items) => {
+            Json::Null => {}
+            Json::Object(map) => self.object(map),
+            Json::Array(items) => {
                 for item in items {
                     // An array "exists" itself; its items add no marker of their own except
                     // through objects below them.
                     self.value(item, false);
                 }
             }
-            Value::Bool(b) => self.term(ty::BOOL, if *b { "true" } else { "false" }),
-            Value::String(s) => match parse_number(s) {
+            Json::Bool(b) => self.term(ty::BOOL, if *b { "true" } else { "false" }),
+            Json::String(s) => match parse_number(s) {
                 Some(x) => {
                     self.term(ty::NUMSTR_TEXT, s);
                     self.term(ty::NUMSTR, &encode_f64(x));
                 }
                 None => self.term(ty::STR, s),
             },
-            Value::Number(n) => {
+            Json::Number(n) => {
                 if let Some(x) = n.as_f64() {
                     self.term(ty::NUM, &encode_f64(x));
                 }
