@@ -56,7 +56,12 @@ pub fn record(data: &[u8]) -> Result<Decoded, String> {
 }
 
 fn uncompressed(data: &[u8]) -> Decoded {
-    let text = String::from_utf8_lossy(data);
+    // `from_utf8` first: it validates several times faster than `from_utf8_lossy`, which
+    // is only needed for the rare record that is not UTF-8.
+    let text = match std::str::from_utf8(data) {
+        Ok(s) => std::borrow::Cow::Borrowed(s),
+        Err(_) => String::from_utf8_lossy(data),
+    };
     let trimmed = text.trim();
     if trimmed.starts_with('{') {
         if let Some(objects) = json_lines(trimmed) {
@@ -143,6 +148,14 @@ mod tests {
     use super::*;
     use serde_json::json;
     use std::io::Write;
+
+    #[test]
+    fn invalid_utf8_becomes_replacement_characters() {
+        let Ok(Decoded::Logs(logs)) = record(b"caf\xe9 au lait\n") else { panic!("not logs") };
+        assert_eq!(logs[0]["message"], json!("caf\u{fffd} au lait"));
+        let Ok(Decoded::Logs(logs)) = record(b"{\"a\":\"\xff\"}") else { panic!("not logs") };
+        assert_eq!(logs[0]["a"], json!("\u{fffd}"));
+    }
 
     fn gzip(data: &[u8]) -> Vec<u8> {
         let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
