@@ -231,8 +231,20 @@ pub(crate) struct Scratch {
 /// [`fold_str`] into `buf` (cleared first).
 fn fold_into<'a>(buf: &'a mut String, s: &str) -> &'a str {
     buf.clear();
-    buf.extend(s.chars().map(fold));
+    push_folded(buf, s);
     buf
+}
+
+/// Appends `s` lowercased with [`fold`]; ASCII text (tags, most words) in one copy and an
+/// in-place lowercase rather than character by character.
+fn push_folded(buf: &mut String, s: &str) {
+    if s.is_ascii() {
+        let start = buf.len();
+        buf.push_str(s);
+        buf[start..].make_ascii_lowercase();
+    } else {
+        buf.extend(s.chars().map(fold));
+    }
 }
 
 /// `exists` marker: the log has at least one tag.
@@ -404,13 +416,37 @@ impl<'a> Iterator for WordIter<'a> {
     type Item = (usize, &'a str);
 
     fn next(&mut self) -> Option<(usize, &'a str)> {
-        let rest = &self.text[self.pos..];
-        let start = self.pos + rest.find(is_word_char)?;
+        let start = self.pos + find_word_char(&self.text[self.pos..], true)?;
         let tail = &self.text[start..];
-        let end = start + tail.find(|c: char| !is_word_char(c)).unwrap_or(tail.len());
+        let end = start + find_word_char(tail, false).unwrap_or(tail.len());
         self.pos = end;
         Some((start, &self.text[start..end]))
     }
+}
+
+/// Byte offset of the first character of `text` that is (`word`) or is not a word
+/// character. ASCII bytes are classified directly; a non-ASCII character is decoded and
+/// asked [`is_word_char`] (log lines are mostly ASCII, and decoding every character cost
+/// more than the test itself).
+fn find_word_char(text: &str, word: bool) -> Option<usize> {
+    let bytes = text.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        if b.is_ascii() {
+            if (b.is_ascii_alphanumeric() || b == b'_') == word {
+                return Some(i);
+            }
+            i += 1;
+        } else {
+            let c = text[i..].chars().next()?;
+            if is_word_char(c) == word {
+                return Some(i);
+            }
+            i += c.len_utf8();
+        }
+    }
+    None
 }
 
 /// The message tokenizer: hydrant-query's words, lowercased with [`fold`]. Words longer
@@ -445,7 +481,7 @@ impl TokenStream for WordsStream<'_> {
                 continue;
             }
             self.token.text.clear();
-            self.token.text.extend(word.chars().map(fold));
+            push_folded(&mut self.token.text, word);
             self.token.offset_from = offset;
             self.token.offset_to = offset + word.len();
             self.token.position = position;
@@ -474,6 +510,34 @@ mod tests {
         for w in xs.windows(2) {
             assert!(encode_f64(w[0]) <= encode_f64(w[1]), "{w:?}");
             assert_eq!(decode_f64(&encode_f64(w[0])), Some(if w[0] == 0.0 { 0.0 } else { w[0] }));
+        }
+    }
+
+    #[test]
+    fn ascii_fast_paths_agree_with_the_character_rules() {
+        let texts = [
+            "GET /api/v1/Orders?id=7 HTTP/1.1 200",
+            "Foo-bar, été_1 ..x",
+            "ÉCOLE İstanbul straße x² ٣٤ 日本語テキスト 😀ok_😀",
+            "__ _a_ a\u{0301}b \t\n",
+            "",
+            "mixed ASCII then ÀÉÎ then ascii",
+        ];
+        for text in texts {
+            let mut expected = Vec::new();
+            let mut rest = text;
+            let mut offset = 0;
+            while let Some(start) = rest.find(is_word_char) {
+                let tail = &rest[start..];
+                let len = tail.find(|c: char| !is_word_char(c)).unwrap_or(tail.len());
+                expected.push((offset + start, &tail[..len]));
+                offset += start + len;
+                rest = &tail[len..];
+            }
+            assert_eq!(WordIter::new(text).collect::<Vec<_>>(), expected, "{text}");
+            let mut folded = String::from("kept:");
+            push_folded(&mut folded, text);
+            assert_eq!(folded, format!("kept:{}", text.chars().map(fold).collect::<String>()), "{text}");
         }
     }
 
