@@ -245,7 +245,7 @@ impl Ingest {
         let bytes = frame.data_bytes() as u64;
         self.record_bytes_hint.store((bytes as usize / n).clamp(64, 4096), Ordering::Relaxed);
         // Every log has its record (serializing a `Log` does not fail): the indexer then
-        // decodes the records and stores them as they are (see `ToIndex`).
+        // reads the records and stores them as they are (see `ToIndex`).
         let aligned = frame.len() == n;
         if self.queued.fetch_add(bytes, Ordering::AcqRel) + bytes > self.max_queued && self.queued_bytes() > bytes {
             self.queued.fetch_sub(bytes, Ordering::AcqRel);
@@ -308,13 +308,14 @@ fn entry_bytes(e: &Entry) -> u64 {
 }
 
 /// What the indexer is handed, in log order:
-/// - `Fresh`: a batch just made durable, as its entry in the log. The indexer decodes the
-///   records again and stores them as they are (they are `serde_json::to_writer` of the
-///   logs, so nothing is serialized twice). The receiver freed the decoded logs: holding
-///   them while the indexer catches up cost more CPU than decoding again (decoded logs
-///   take more memory than their JSON, all of it fresh pages while the backlog grows, and
-///   each log was then freed by another thread than the one that built it: BENCHMARKS.md,
-///   intake);
+/// - `Fresh`: a batch just made durable, as its entry in the log. The index reads the
+///   records (`serde_json::to_writer` of the logs) and stores them as they are
+///   ([`Index::add_json`]): nothing is serialized twice, and the store builds documents
+///   from the JSON without decoding it into `Log`s. The receiver freed the decoded logs:
+///   holding them while the indexer catches up cost more CPU than reading the JSON again
+///   (decoded logs take more memory than their JSON, all of it fresh pages while the
+///   backlog grows, and each log was then freed by another thread than the one that built
+///   it: BENCHMARKS.md, intake);
 /// - `Logs`: a batch whose logs did not all get a record (not expected), as logs;
 /// - `Replayed`: an entry replayed from the log at start (its records are decoded and the
 ///   logs serialized again: records of older versions may be spelled differently).

@@ -1,4 +1,4 @@
-//! The tantivy schema, the word tokenizer and the conversion of a [`Log`] to a document.
+//! The tantivy schema, the word tokenizer and the conversion of a log (its stored JSON) to a document.
 //!
 //! See the crate docs for the layout; the helpers here are shared by the indexer, the query
 //! compiler and the aggregation collectors so that terms are spelled identically.
