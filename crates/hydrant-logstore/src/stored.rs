@@ -147,8 +147,12 @@ impl<'de: 'a, 'a> Deserialize<'de> for Json<'a> {
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Json<'de>, A::Error> {
                 let mut members: Vec<(Str<'de>, Json<'de>)> = Vec::with_capacity(map.size_hint().unwrap_or(0).min(64));
                 while let Some((k, v)) = map.next_entry::<Str<'de>, Json<'de>>()? {
-                    // As serde_json's `Map`: a repeated key keeps the last value.
-                    match members.iter_mut().find(|(other, _)| *other == k) {
+                    // As serde_json's `Map`: a repeated key keeps the last value. Stored logs
+                    // come from a sorted map, so a key after the previous one is new; only
+                    // other JSON pays for the search.
+                    let after_last = members.last().is_none_or(|(last, _)| **last < *k);
+                    let earlier = if after_last { None } else { members.iter_mut().find(|(other, _)| *other == k) };
+                    match earlier {
                         Some(m) => m.1 = v,
                         None => members.push((k, v)),
                     }
@@ -188,5 +192,11 @@ mod tests {
         let o: Object = serde_json::from_str(r#"{"a":1,"b":2,"a":3}"#).unwrap();
         assert_eq!(o.0.len(), 2);
         assert_eq!(o.0[0].1, Json::Number(3.into()));
+        let o: Object = serde_json::from_str(r#"{"b":1,"a":2,"c":3,"a":4}"#).unwrap();
+        let got: Vec<(&str, &Json)> = o.0.iter().map(|(k, v)| (&**k, v)).collect();
+        assert_eq!(
+            got,
+            [("b", &Json::Number(1.into())), ("a", &Json::Number(4.into())), ("c", &Json::Number(3.into()))]
+        );
     }
 }
