@@ -438,8 +438,11 @@ async fn ingest(args: IngestArgs, client_rt: tokio::runtime::Handle) -> anyhow::
     let wal_after = svc.wal().stats();
     // The half-rate phase measures the steady state: it starts once delivery has caught up
     // with what the peak left buffered (otherwise its first second also pays for
-    // delivering the peak's backlog).
-    let settled = drain(&svc, (args.buffer_mib as u64) << 20, Duration::from_secs(30)).await?;
+    // delivering the peak's backlog). A parked destination never catches up: no wait.
+    let settled = match args.destination.as_str() {
+        "parked" => Duration::ZERO,
+        _ => drain(&svc, (args.buffer_mib as u64) << 20, Duration::from_secs(30)).await?,
+    };
     let offered = args.paced_calls.unwrap_or(peak.calls_per_sec() / 2.0);
     let half = run(args.seconds, Some(offered)).await??;
     let wal_end = svc.wal().stats();
