@@ -8,7 +8,7 @@ mod common;
 use std::collections::HashSet;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -18,15 +18,8 @@ use common::*;
 
 /// A running `hydrant firehose`; killed (SIGKILL) when dropped.
 struct Hydrant {
-    child: Child,
+    child: KillOnDrop,
     endpoint: String,
-}
-
-impl Drop for Hydrant {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 impl Hydrant {
@@ -69,13 +62,13 @@ impl Hydrant {
                 panic!("hydrant did not report its address; log: {}", log_of(dir, run));
             }
         };
-        Hydrant { child, endpoint: format!("http://{addr}") }
+        Hydrant { child: KillOnDrop(child), endpoint: format!("http://{addr}") }
     }
 
     fn kill9(mut self) {
         // `Child::kill` is SIGKILL on Unix: no shutdown, no last checkpoint.
-        self.child.kill().unwrap();
-        let status = self.child.wait().unwrap();
+        self.child.0.kill().unwrap();
+        let status = self.child.0.wait().unwrap();
         assert!(!status.success());
     }
 }

@@ -2,28 +2,25 @@
 //! and restarted on the same data directory: every acknowledged batch is searchable, and
 //! a batch Firehose retries after the restart (same request id) is not stored twice.
 
+#[path = "../../hydrant-firehose/tests/common/mod.rs"]
+mod common;
+
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use base64::Engine;
+use common::KillOnDrop;
 use serde_json::{json, Value};
 
 const API: &str = "0123456789abcdef0123456789abcdef";
 const APP: &str = "0123456789abcdef0123456789abcdef01234567";
 
 struct Intake {
-    child: Child,
+    child: KillOnDrop,
     base: String,
-}
-
-impl Drop for Intake {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 impl Intake {
@@ -48,7 +45,7 @@ impl Intake {
             }
         });
         let addr = rx.recv_timeout(Duration::from_secs(30)).expect("the intake reports its address");
-        Intake { child, base: format!("http://{addr}") }
+        Intake { child: KillOnDrop(child), base: format!("http://{addr}") }
     }
 }
 
@@ -143,8 +140,8 @@ async fn acknowledged_batches_survive_kill_9_and_retries_are_not_stored_twice() 
     }
     tokio::time::sleep(Duration::from_millis(800)).await;
     let mut intake = intake;
-    intake.child.kill().unwrap();
-    intake.child.wait().unwrap();
+    intake.child.0.kill().unwrap();
+    intake.child.0.wait().unwrap();
     for c in clients {
         c.await.unwrap();
     }

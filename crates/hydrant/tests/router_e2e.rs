@@ -10,7 +10,7 @@ mod common;
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use common::*;
@@ -24,15 +24,8 @@ const STREAM: &str = "fargate-logs";
 
 /// A running `hydrant router`; killed (SIGKILL) when dropped.
 struct RouterProcess {
-    child: Child,
+    child: KillOnDrop,
     metrics_url: String,
-}
-
-impl Drop for RouterProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 impl RouterProcess {
@@ -72,12 +65,12 @@ impl RouterProcess {
             let _ = child.kill();
             panic!("router did not start: {}", std::fs::read_to_string(dir.join(format!("router-{run}.log"))).unwrap())
         });
-        RouterProcess { child, metrics_url }
+        RouterProcess { child: KillOnDrop(child), metrics_url }
     }
 
     fn kill9(mut self) {
-        self.child.kill().unwrap();
-        assert!(!self.child.wait().unwrap().success());
+        self.child.0.kill().unwrap();
+        assert!(!self.child.0.wait().unwrap().success());
     }
 
     async fn metrics(&self) -> String {

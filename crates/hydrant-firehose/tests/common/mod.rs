@@ -3,8 +3,8 @@
 //! in-process service harness driven through the real `aws-sdk-firehose` client, and
 //! helpers to read the local backup bucket.
 //!
-//! Also compiled into `crates/hydrant/tests/crash.rs` (through `#[path]`), so every item
-//! is not used by every test binary.
+//! Also compiled into the `crates/hydrant` tests that run the binary (through `#[path]`),
+//! so every item is not used by every test binary.
 #![allow(dead_code)]
 
 use std::collections::VecDeque;
@@ -773,5 +773,16 @@ impl aws_sdk_firehose::config::Intercept for RawBody {
             *self.0.lock().unwrap() = b.to_vec();
         }
         Ok(())
+    }
+}
+
+/// A child process killed (SIGKILL) and reaped when dropped, so that a failing test leaves
+/// no server running.
+pub struct KillOnDrop(pub std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
     }
 }
