@@ -274,7 +274,8 @@ async fn error_codes_of_the_last_attempt() {
     slow_rx.set_default(Reply::Delay(Duration::from_secs(3), Box::new(Reply::Ok)));
     slow.url = slow_rx.url();
     slow.create(&h.client).await;
-    let mut refused = StreamSpec::new("refused", &format!("http://{}/tls/ssl-certificate-handshake", free_addr()));
+    let down = reserve_port();
+    let mut refused = StreamSpec::new("refused", &format!("http://{}/tls/ssl-certificate-handshake", down.addr));
     refused.retry_s = 0;
     refused.bucket = "refused".into();
     refused.create(&h.client).await;

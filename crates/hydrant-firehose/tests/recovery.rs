@@ -12,9 +12,9 @@ use common::*;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn acknowledged_records_are_delivered_after_a_restart() {
     let dir = tempfile::tempdir().unwrap();
-    let down = free_addr();
+    let down = reserve_port();
     let h = Harness::start(dir.path(), |_| {}).await;
-    let mut spec = StreamSpec::new("durable", &format!("http://{down}/v1/input"));
+    let mut spec = StreamSpec::new("durable", &format!("http://{}/v1/input", down.addr));
     spec.retry_s = 3600;
     spec.create(&h.client).await;
     let recs = records("durable", 300, 200);
@@ -51,9 +51,9 @@ async fn acknowledged_records_are_delivered_after_a_restart() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deleted_stream_records_never_reach_a_recreated_stream() {
     let dir = tempfile::tempdir().unwrap();
-    let old_addr = free_addr();
+    let old_port = reserve_port();
     let h = Harness::start(dir.path(), |_| {}).await;
-    let mut old = StreamSpec::new("reborn", &format!("http://{old_addr}/v1/input"));
+    let mut old = StreamSpec::new("reborn", &format!("http://{}/v1/input", old_port.addr));
     old.retry_s = 3600;
     old.create(&h.client).await;
     let old_recs = records("old", 50, 100);
@@ -71,7 +71,7 @@ async fn deleted_stream_records_never_reach_a_recreated_stream() {
     h.stop().await;
 
     let h = Harness::start(dir.path(), |_| {}).await;
-    let old_rx = Receiver::start_on(old_addr, old.expect()).await;
+    let old_rx = Receiver::start_on(old_port, old.expect()).await;
     let newer = records("newer", 10, 100);
     put_batch(&h.client, &new.name, &newer).await;
     want.extend(newer);

@@ -122,7 +122,8 @@ fn missing(acked: &[Vec<u8>], rx: &Receiver, bucket: &Path) -> Vec<Vec<u8>> {
 async fn crash_and_recover(receiver_up_during_load: bool) {
     let dir = tempfile::tempdir().unwrap();
     let data: PathBuf = dir.path().join("data");
-    let addr = free_addr();
+    let mut port = Some(reserve_port());
+    let addr = port.as_ref().expect("reserved").addr;
     let mut spec = StreamSpec::new("crash", &format!("http://{addr}/v1/input"));
     spec.retry_s = 3600;
     spec.access_key = Some("crash-key".into());
@@ -130,7 +131,7 @@ async fn crash_and_recover(receiver_up_during_load: bool) {
     let mut rx = None;
     if receiver_up_during_load {
         // Slow enough that records pile up, fast enough that some are delivered.
-        let r = Receiver::start_on(addr, spec.expect()).await;
+        let r = Receiver::start_on(port.take().expect("reserved"), spec.expect()).await;
         r.set_default(Reply::Delay(Duration::from_millis(400), Box::new(Reply::Ok)));
         rx = Some(r);
     }
@@ -155,7 +156,7 @@ async fn crash_and_recover(receiver_up_during_load: bool) {
             r.set_default(Reply::Ok);
             r
         }
-        None => Receiver::start_on(addr, spec.expect()).await,
+        None => Receiver::start_on(port.take().expect("reserved"), spec.expect()).await,
     };
     let bucket = data.join("s3").join("backup");
     let ok = wait_for(Duration::from_secs(30), || missing(&acked, &rx, &bucket).is_empty()).await;

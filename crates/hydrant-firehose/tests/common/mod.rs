@@ -53,11 +53,22 @@ pub async fn wait_for(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool
     }
 }
 
-/// A loopback address nothing listens on (yet): connections to it are refused until a
-/// receiver is started on it with [`Receiver::start_on`].
-pub fn free_addr() -> SocketAddr {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap()
+/// A loopback port held for a receiver started later with [`Receiver::start_on`]: bound
+/// but not listening, so connections to it are refused (an endpoint that is down) and no
+/// other socket can take the port meanwhile. A port found free and released again could
+/// be taken by any client's ephemeral port before the receiver binds it (seen in CI as
+/// `AddrInUse`).
+pub struct ReservedPort {
+    socket: tokio::net::TcpSocket,
+    pub addr: SocketAddr,
+}
+
+/// Reserves a loopback port (see [`ReservedPort`]).
+pub fn reserve_port() -> ReservedPort {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let addr = socket.local_addr().unwrap();
+    ReservedPort { socket, addr }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -168,12 +179,13 @@ impl Drop for Receiver {
 
 impl Receiver {
     pub async fn start(expect: Expect) -> Receiver {
-        Self::start_on("127.0.0.1:0".parse().unwrap(), expect).await
+        Self::start_on(reserve_port(), expect).await
     }
 
-    pub async fn start_on(addr: SocketAddr, expect: Expect) -> Receiver {
-        let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
-        let addr = listener.local_addr().unwrap();
+    /// Starts listening on a reserved port.
+    pub async fn start_on(port: ReservedPort, expect: Expect) -> Receiver {
+        let listener = port.socket.listen(1024).unwrap();
+        let addr = port.addr;
         let state = Arc::new(Mutex::new(State {
             expect,
             queue: VecDeque::new(),
