@@ -64,3 +64,13 @@ pub fn report(before: &Snapshot, after: &Snapshot, wall: f64) -> String {
     }
     s
 }
+
+/// CPU time the hypervisor ran something else while this machine's vCPUs wanted to run
+/// (`steal` in `/proc/stat`), ms, summed over the vCPUs. A thread on a stolen vCPU stalls
+/// whatever the guest does, so runs are read with it.
+pub fn steal_ms() -> f64 {
+    std::fs::read_to_string("/proc/stat")
+        .ok()
+        .and_then(|s| s.lines().next()?.split_whitespace().nth(8)?.parse::<f64>().ok())
+        .map_or(0.0, |ticks| ticks * 1000.0 / TICKS)
+}

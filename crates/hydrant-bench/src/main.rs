@@ -108,8 +108,22 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 const KEY: &str = "AKIABENCHBENCHBENCH0";
 const SECRET: &str = "benchsecretbenchsecretbenchsecretbench00";
 
+/// What `hydrant firehose` runs with (`FIREHOSE_ALLOCATOR_OPTIONS` in crates/hydrant/src/
+/// main.rs: freed memory kept 10 s, not 1 s), so that firehose-ingest measures the service
+/// as it runs. mimalloc reads it as the process starts: the benchmark runs itself again
+/// with it, unless it is set already (set it to compare another value).
+const FIREHOSE_PURGE_DELAY: (&str, &str) = ("MIMALLOC_PURGE_DELAY", "10000");
+
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    if matches!(cli.bench, Bench::FirehoseIngest(_)) && std::env::var_os(FIREHOSE_PURGE_DELAY.0).is_none() {
+        use std::os::unix::process::CommandExt;
+        let err = std::process::Command::new(std::env::current_exe()?)
+            .args(std::env::args_os().skip(1))
+            .env(FIREHOSE_PURGE_DELAY.0, FIREHOSE_PURGE_DELAY.1)
+            .exec();
+        anyhow::bail!("could not re-execute with {}: {err}", FIREHOSE_PURGE_DELAY.0);
+    }
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     // Clients run on their own threads, as a separate process would: their latency then
     // does not include waiting behind the server's tasks in the same run queue.
@@ -118,8 +132,18 @@ fn main() -> anyhow::Result<()> {
         .thread_name("bench-client")
         .enable_all()
         .build()?;
+    // The firehose-ingest destination too: in production it is another machine, and on
+    // the service's runtime its reading of every delivered batch queued Put handlers
+    // behind it.
+    let destination = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .thread_name("bench-destination")
+        .enable_all()
+        .build()?;
     let result = match cli.bench {
-        Bench::FirehoseIngest(args) => rt.block_on(ingest(args, clients.handle().clone())),
+        Bench::FirehoseIngest(args) => {
+            rt.block_on(ingest(args, clients.handle().clone(), destination.handle().clone()))
+        }
         Bench::IntakeIngest(args) => intake::run(args, rt.handle(), clients.handle()),
         Bench::IntakeQuery(args) => query::run(args),
         Bench::RouterThroughput(args) => router::run(args, rt.handle()),
@@ -127,6 +151,7 @@ fn main() -> anyhow::Result<()> {
     };
     drop(rt);
     clients.shutdown_background();
+    destination.shutdown_background();
     result
 }
 
@@ -204,8 +229,8 @@ fn fsync_bandwidth(dir: &Path, total: usize, chunk: usize) -> anyhow::Result<f64
 }
 
 /// An endpoint that reads each batch whole and acknowledges it per the spec, without
-/// decoding it: the cheapest healthy destination.
-async fn discard_endpoint() -> anyhow::Result<SocketAddr> {
+/// decoding it: the cheapest healthy destination. It is served on the runtime `on`.
+fn discard_endpoint(on: &tokio::runtime::Handle) -> anyhow::Result<SocketAddr> {
     async fn accept(headers: axum::http::HeaderMap, body: axum::body::Bytes) -> axum::response::Response {
         let id = headers.get("x-amz-firehose-request-id").and_then(|v| v.to_str().ok()).unwrap_or("");
         let ms = SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis());
@@ -220,23 +245,32 @@ async fn discard_endpoint() -> anyhow::Result<SocketAddr> {
     let app = axum::Router::new()
         .route("/", axum::routing::post(accept))
         .layer(axum::extract::DefaultBodyLimit::max(256 << 20));
-    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let addr = l.local_addr()?;
-    tokio::spawn(async move { axum::serve(l, app).await });
+    let (l, addr) = loopback_listener()?;
+    on.spawn(async move { axum::serve(tokio::net::TcpListener::from_std(l)?, app).await });
     Ok(addr)
 }
 
-/// A TCP listener that accepts connections and never answers: the parked destination.
-async fn parked_endpoint() -> anyhow::Result<SocketAddr> {
-    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let addr = l.local_addr()?;
-    tokio::spawn(async move {
+/// A TCP listener that accepts connections and never answers: the parked destination,
+/// served on the runtime `on`.
+fn parked_endpoint(on: &tokio::runtime::Handle) -> anyhow::Result<SocketAddr> {
+    let (l, addr) = loopback_listener()?;
+    on.spawn(async move {
+        let l = tokio::net::TcpListener::from_std(l)?;
         let mut held = Vec::new();
         while let Ok((s, _)) = l.accept().await {
             held.push(s);
         }
+        std::io::Result::Ok(())
     });
     Ok(addr)
+}
+
+/// A listener on a loopback port, ready to be served by any runtime.
+fn loopback_listener() -> std::io::Result<(std::net::TcpListener, SocketAddr)> {
+    let l = std::net::TcpListener::bind("127.0.0.1:0")?;
+    l.set_nonblocking(true)?;
+    let addr = l.local_addr()?;
+    Ok((l, addr))
 }
 
 struct Client {
@@ -401,7 +435,11 @@ async fn phase(clients: &[Arc<Client>], secs: f64, rate: Option<f64>) -> anyhow:
     })
 }
 
-async fn ingest(args: IngestArgs, client_rt: tokio::runtime::Handle) -> anyhow::Result<()> {
+async fn ingest(
+    args: IngestArgs,
+    client_rt: tokio::runtime::Handle,
+    destination_rt: tokio::runtime::Handle,
+) -> anyhow::Result<()> {
     let base = match &args.dir {
         Some(d) => d.clone(),
         None => PathBuf::from("target"),
@@ -413,12 +451,17 @@ async fn ingest(args: IngestArgs, client_rt: tokio::runtime::Handle) -> anyhow::
         "firehose-ingest: {} clients, {} records x {} B per PutRecordBatch, {:.0} s per phase",
         args.clients, args.records, args.record_bytes, args.seconds
     );
+    println!(
+        "allocator: mimalloc, {}={}",
+        FIREHOSE_PURGE_DELAY.0,
+        std::env::var(FIREHOSE_PURGE_DELAY.0).unwrap_or_else(|_| "(mimalloc's default)".into())
+    );
     let baseline = fsync_bandwidth(dir.path(), args.baseline_mib << 20, 2 << 20)?;
     println!("baseline: fsync'd sequential write bandwidth (2 MiB writes + fdatasync): {baseline:.1} MB/s");
 
     let endpoint = match args.destination.as_str() {
-        "parked" => parked_endpoint().await?,
-        _ => discard_endpoint().await?,
+        "parked" => parked_endpoint(&destination_rt)?,
+        _ => discard_endpoint(&destination_rt)?,
     };
     let mut config = bench_firehose_config(dir.path().join("data"));
     config.wal.unsafe_no_fsync = args.no_fsync;
@@ -434,7 +477,9 @@ async fn ingest(args: IngestArgs, client_rt: tokio::runtime::Handle) -> anyhow::
     };
     run(1.0, None).await??;
     let wal_before = svc.wal().stats();
+    let steal_before = cpu::steal_ms();
     let peak = run(args.seconds, None).await??;
+    let peak_steal = cpu::steal_ms() - steal_before;
     let wal_after = svc.wal().stats();
     // The half-rate phase measures the steady state: it starts once delivery has caught up
     // with what the peak left buffered (otherwise its first second also pays for
@@ -444,12 +489,14 @@ async fn ingest(args: IngestArgs, client_rt: tokio::runtime::Handle) -> anyhow::
         _ => drain(&svc, (args.buffer_mib as u64) << 20, Duration::from_secs(30)).await?,
     };
     let offered = args.paced_calls.unwrap_or(peak.calls_per_sec() / 2.0);
+    let steal_before = cpu::steal_ms();
     let half = run(args.seconds, Some(offered)).await??;
+    let half_steal = cpu::steal_ms() - steal_before;
     let wal_end = svc.wal().stats();
 
     let syncs = (wal_after.syncs - wal_before.syncs).max(1);
     let wal_mb = (wal_after.bytes - wal_before.bytes) as f64 / peak.elapsed.as_secs_f64() / 1e6;
-    println!("peak:      {:.1} MB/s of record data ({:.1} MB/s written to the log), {:.0} records/s, {:.0} calls/s, p50 {:.2} ms, p99 {:.2} ms",
+    println!("peak:      {:.1} MB/s of record data ({:.1} MB/s written to the log), {:.0} records/s, {:.0} calls/s, p50 {:.2} ms, p99 {:.2} ms, vCPU steal {peak_steal:.0} ms",
         peak.mbps(), wal_mb, peak.records as f64 / peak.elapsed.as_secs_f64(), peak.calls_per_sec(),
         ms(peak.pct(0.5)), ms(peak.pct(0.99)));
     println!(
@@ -464,7 +511,7 @@ async fn ingest(args: IngestArgs, client_rt: tokio::runtime::Handle) -> anyhow::
         wal_end.recycled_rolls - wal_before.recycled_rolls
     );
     println!(
-        "half rate: {:.1} MB/s ({:.0} calls/s offered), p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms \
+        "half rate: {:.1} MB/s ({:.0} calls/s offered), p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms, vCPU steal {half_steal:.0} ms \
          (started after delivery caught up with the peak's backlog: {:.1} s)",
         half.mbps(),
         offered,

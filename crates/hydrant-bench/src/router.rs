@@ -225,7 +225,7 @@ fn metrics_url(child: &mut Child) -> anyhow::Result<String> {
 }
 
 async fn start_firehose(dir: &Path) -> anyhow::Result<String> {
-    let endpoint = crate::discard_endpoint().await?;
+    let endpoint = crate::discard_endpoint(&tokio::runtime::Handle::current())?;
     let config = crate::bench_firehose_config(dir.join("firehose"));
     let (svc, listener) = crate::start_bench_firehose(config, endpoint, "discard", 4, 1).await?;
     let addr = listener.local_addr;

@@ -41,25 +41,45 @@ enum Command {
     DevCerts(certs::Args),
 }
 
-/// Fargate budgets 50 MB for the log router. With arenas committed eagerly (mimalloc's
-/// default on Linux) freed pages are never handed back, and the router's churn (records read
-/// on one thread, freed on another once delivered) keeps about twice the memory resident
-/// under load: 97-109 MB peak through kinesis_firehose. Committing lazily and purging freed
-/// pages after 1 ms instead of 10 brings that to 36 MB for 15% more CPU on that path (none
-/// measurable through the null output); memory is the budget that kills a Fargate router
-/// (BENCHMARKS.md, router). mimalloc reads its options from the environment as the process
-/// starts, before `main`, so the process runs itself again with them set (unless the
-/// operator set them).
-fn lazy_commit_allocator() {
-    const OPTIONS: [(&str, &str); 2] = [("MIMALLOC_ARENA_EAGER_COMMIT", "0"), ("MIMALLOC_PURGE_DELAY", "1")];
-    if OPTIONS.iter().any(|(k, _)| std::env::var_os(k).is_some()) {
+/// The firehose's, also set by `hydrant-bench firehose-ingest` for the service it measures.
+const FIREHOSE_ALLOCATOR_OPTIONS: &[(&str, &str)] = &[("MIMALLOC_PURGE_DELAY", "10000")];
+
+/// The allocator options each command runs with. mimalloc reads them from the environment
+/// as the process starts, before `main`, so the process runs itself again with them set
+/// (unless the operator set any of them).
+///
+/// - The router (and `hydrant up`, which runs one): Fargate budgets 50 MB for the log
+///   router. With arenas committed eagerly (mimalloc's default on Linux) freed pages are
+///   never handed back, and the router's churn (records read on one thread, freed on
+///   another once delivered) keeps about twice the memory resident under load: 97-109 MB
+///   peak through kinesis_firehose. Committing lazily and purging freed pages after 1 ms
+///   brings that to 36 MB for 15% more CPU on that path (none measurable through the null
+///   output); memory is the budget that kills a Fargate router (BENCHMARKS.md, router).
+/// - The firehose: every request frees large buffers that the next one
+///   needs again. mimalloc's default hands freed pages back to the kernel after 1 s, so
+///   under load the process zapped and re-faulted (zeroed) the same memory every second;
+///   each round stalled every Put in flight for 10-40 ms (the TLB shootdowns and page
+///   faults, in `perf`), which was the half-rate p99 of `firehose-ingest`. Freed memory
+///   is kept 10 s instead: steady load reuses it, a burst's memory still goes back
+///   (BENCHMARKS.md, firehose).
+fn allocator_options(command: &Command) -> &'static [(&'static str, &'static str)] {
+    match command {
+        Command::Router(_) | Command::Up(_) => &[("MIMALLOC_ARENA_EAGER_COMMIT", "0"), ("MIMALLOC_PURGE_DELAY", "1")],
+        Command::Firehose(_) => FIREHOSE_ALLOCATOR_OPTIONS,
+        Command::Intake(_) | Command::DevCerts(_) => &[],
+    }
+}
+
+/// Runs this process again with `options` in its environment, unless it has any of them.
+fn reexec_with_allocator_options(options: &[(&str, &str)]) {
+    if options.is_empty() || options.iter().any(|(k, _)| std::env::var_os(k).is_some()) {
         return;
     }
     let Ok(exe) = std::env::current_exe() else { return };
     use std::os::unix::process::CommandExt;
-    // `exec` only returns on failure; the router then runs with mimalloc's defaults.
-    let err = std::process::Command::new(exe).args(std::env::args_os().skip(1)).envs(OPTIONS).exec();
-    eprintln!("hydrant: could not re-execute with the router's allocator options ({err}); continuing");
+    // `exec` only returns on failure; the process then runs with mimalloc's defaults.
+    let err = std::process::Command::new(exe).args(std::env::args_os().skip(1)).envs(options.iter().copied()).exec();
+    eprintln!("hydrant: could not re-execute with the allocator options ({err}); continuing");
 }
 
 fn init_logging(format: &str) {
@@ -86,9 +106,7 @@ fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
 
 fn main() -> anyhow::Result<std::process::ExitCode> {
     let cli = Cli::parse();
-    if matches!(cli.command, Command::Router(_) | Command::Up(_)) {
-        lazy_commit_allocator();
-    }
+    reexec_with_allocator_options(allocator_options(&cli.command));
     init_logging(&cli.log_format);
     // More than one rustls crypto provider is compiled in (the AWS SDK brings aws-lc-rs);
     // rustls then refuses to guess, so every TLS user in the process gets ring, chosen once.

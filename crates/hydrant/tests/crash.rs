@@ -24,6 +24,10 @@ struct Hydrant {
 
 impl Hydrant {
     fn start(dir: &Path, run: usize) -> Hydrant {
+        Self::start_with_env(dir, run, &[])
+    }
+
+    fn start_with_env(dir: &Path, run: usize, env: &[(&str, &str)]) -> Hydrant {
         let data = dir.join("data");
         let config = dir.join("hydrant.toml");
         std::fs::write(&config, "[delivery]\nbackoff_base = 20\nbackoff_max = 200\n").unwrap();
@@ -36,6 +40,7 @@ impl Hydrant {
             .arg("--config")
             .arg(&config)
             .env("HYDRANT_LOG", "info")
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(log)
@@ -197,4 +202,23 @@ async fn kill9_while_the_endpoint_is_down_loses_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn kill9_while_delivering_loses_nothing() {
     crash_and_recover(true).await;
+}
+
+/// `hydrant firehose` runs with freed memory kept 10 s (mimalloc's 1 s purge stalled Puts
+/// every second: BENCHMARKS.md, firehose): it re-executes itself with the option set, and
+/// an operator's own value is left alone.
+#[test]
+fn firehose_runs_with_its_allocator_options() {
+    let environ = |h: &Hydrant| {
+        let raw = std::fs::read(format!("/proc/{}/environ", h.child.0.id())).unwrap();
+        raw.split(|b| *b == 0).map(|v| String::from_utf8_lossy(v).to_string()).collect::<Vec<_>>()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let h = Hydrant::start(dir.path(), 1);
+    let env = environ(&h);
+    assert!(env.iter().any(|v| v == "MIMALLOC_PURGE_DELAY=10000"), "environment: {env:?}");
+    drop(h);
+    let h = Hydrant::start_with_env(dir.path(), 2, &[("MIMALLOC_PURGE_DELAY", "250")]);
+    let env = environ(&h);
+    assert!(env.iter().any(|v| v == "MIMALLOC_PURGE_DELAY=250"), "environment: {env:?}");
 }
