@@ -94,6 +94,10 @@ struct IngestArgs {
     /// builds or settings at the same load).
     #[arg(long)]
     paced_calls: Option<f64>,
+    /// Seconds of idling after the load, then the resident memory again: what the
+    /// allocator kept of the load's memory (freed memory goes back after 10 s; 0: skip).
+    #[arg(long, default_value_t = 12.0)]
+    idle_seconds: f64,
     /// `discard`: a receiver that acknowledges every batch; `parked`: one that never answers.
     #[arg(long, default_value = "discard", value_parser = ["discard", "parked"])]
     destination: String,
@@ -539,9 +543,39 @@ async fn ingest(
             .collect::<Vec<_>>()
             .join(" ")
     );
+    if args.idle_seconds > 0.0 {
+        let busy = rss_mb();
+        tokio::time::sleep(Duration::from_secs_f64(args.idle_seconds)).await;
+        println!(
+            "resident memory: {busy:.0} MB after the load, {:.0} MB after {:.0} s idle (peak {:.0} MB)",
+            rss_mb(),
+            args.idle_seconds,
+            peak_rss_mb()
+        );
+    }
     listener.stop(Duration::from_secs(1)).await;
     svc.shutdown().await;
     Ok(())
+}
+
+/// A `VmRSS`-style line of `/proc/self/status`, MB.
+fn status_mb(key: &str) -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines().find_map(|l| l.strip_prefix(key)?.trim().strip_suffix(" kB")?.trim().parse::<f64>().ok())
+        })
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+/// This process's resident memory now, MB.
+fn rss_mb() -> f64 {
+    status_mb("VmRSS:")
+}
+
+/// This process's peak resident memory, MB.
+fn peak_rss_mb() -> f64 {
+    status_mb("VmHWM:")
 }
 
 fn ms(d: Duration) -> f64 {
