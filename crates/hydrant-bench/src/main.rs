@@ -112,21 +112,19 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 const KEY: &str = "AKIABENCHBENCHBENCH0";
 const SECRET: &str = "benchsecretbenchsecretbenchsecretbench00";
 
-/// What `hydrant firehose` runs with (`FIREHOSE_ALLOCATOR_OPTIONS` in crates/hydrant/src/
-/// main.rs: freed memory kept 10 s, not 1 s), so that firehose-ingest measures the service
-/// as it runs. mimalloc reads it as the process starts: the benchmark runs itself again
-/// with it, unless it is set already (set it to compare another value).
-const FIREHOSE_PURGE_DELAY: (&str, &str) = ("MIMALLOC_PURGE_DELAY", "10000");
-
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    if matches!(cli.bench, Bench::FirehoseIngest(_)) && std::env::var_os(FIREHOSE_PURGE_DELAY.0).is_none() {
+    // firehose-ingest measures the service as `hydrant firehose` runs it, with its allocator
+    // options; mimalloc reads them as the process starts, so the benchmark runs itself
+    // again with them, unless any is set already (set one to compare another value).
+    let options = hydrant_firehose::ALLOCATOR_OPTIONS;
+    if matches!(cli.bench, Bench::FirehoseIngest(_)) && options.iter().all(|(k, _)| std::env::var_os(k).is_none()) {
         use std::os::unix::process::CommandExt;
         let err = std::process::Command::new(std::env::current_exe()?)
             .args(std::env::args_os().skip(1))
-            .env(FIREHOSE_PURGE_DELAY.0, FIREHOSE_PURGE_DELAY.1)
+            .envs(options.iter().copied())
             .exec();
-        anyhow::bail!("could not re-execute with {}: {err}", FIREHOSE_PURGE_DELAY.0);
+        anyhow::bail!("could not re-execute with the firehose's allocator options: {err}");
     }
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     // Clients run on their own threads, as a separate process would: their latency then
@@ -136,9 +134,9 @@ fn main() -> anyhow::Result<()> {
         .thread_name("bench-client")
         .enable_all()
         .build()?;
-    // The firehose-ingest destination too: in production it is another machine, and on
-    // the service's runtime its reading of every delivered batch queued Put handlers
-    // behind it.
+    // The firehose-ingest destination too: in production it is another machine; on the
+    // service's runtime its reading of every delivered batch shared the run queue of the
+    // Put handlers.
     let destination = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .thread_name("bench-destination")
@@ -455,11 +453,9 @@ async fn ingest(
         "firehose-ingest: {} clients, {} records x {} B per PutRecordBatch, {:.0} s per phase",
         args.clients, args.records, args.record_bytes, args.seconds
     );
-    println!(
-        "allocator: mimalloc, {}={}",
-        FIREHOSE_PURGE_DELAY.0,
-        std::env::var(FIREHOSE_PURGE_DELAY.0).unwrap_or_else(|_| "(mimalloc's default)".into())
-    );
+    for (k, _) in hydrant_firehose::ALLOCATOR_OPTIONS {
+        println!("allocator: mimalloc, {k}={}", std::env::var(k).unwrap_or_else(|_| "(mimalloc's default)".into()));
+    }
     let baseline = fsync_bandwidth(dir.path(), args.baseline_mib << 20, 2 << 20)?;
     println!("baseline: fsync'd sequential write bandwidth (2 MiB writes + fdatasync): {baseline:.1} MB/s");
 

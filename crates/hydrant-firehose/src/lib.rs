@@ -32,4 +32,14 @@ pub mod validate;
 pub use hydrant_wal as wal;
 
 pub use config::FirehoseConfig;
+
+/// The allocator options (mimalloc's, read from the environment as a process starts) the
+/// service is meant to run with; `hydrant firehose` and the ingest benchmark set them.
+/// Every Put frees large buffers the next one needs again, and delivery frees its batches:
+/// with mimalloc's default purge delay (1 s) the process handed those pages back to the
+/// kernel and faulted them in again once a second, and each such round (TLB shootdowns,
+/// huge-page zeroing) stalled every Put in flight for 10-40 ms. Freed memory is kept 10 s
+/// instead: steady load reuses it, what a burst leaves free still goes back (BENCHMARKS.md,
+/// firehose).
+pub const ALLOCATOR_OPTIONS: &[(&str, &str)] = &[("MIMALLOC_PURGE_DELAY", "10000")];
 pub use service::Firehose;

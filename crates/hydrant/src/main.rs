@@ -41,9 +41,6 @@ enum Command {
     DevCerts(certs::Args),
 }
 
-/// The firehose's, also set by `hydrant-bench firehose-ingest` for the service it measures.
-const FIREHOSE_ALLOCATOR_OPTIONS: &[(&str, &str)] = &[("MIMALLOC_PURGE_DELAY", "10000")];
-
 /// The allocator options each command runs with. mimalloc reads them from the environment
 /// as the process starts, before `main`, so the process runs itself again with them set
 /// (unless the operator set any of them).
@@ -55,17 +52,12 @@ const FIREHOSE_ALLOCATOR_OPTIONS: &[(&str, &str)] = &[("MIMALLOC_PURGE_DELAY", "
 ///   peak through kinesis_firehose. Committing lazily and purging freed pages after 1 ms
 ///   brings that to 36 MB for 15% more CPU on that path (none measurable through the null
 ///   output); memory is the budget that kills a Fargate router (BENCHMARKS.md, router).
-/// - The firehose: every request frees large buffers that the next one
-///   needs again. mimalloc's default hands freed pages back to the kernel after 1 s, so
-///   under load the process zapped and re-faulted (zeroed) the same memory every second;
-///   each round stalled every Put in flight for 10-40 ms (the TLB shootdowns and page
-///   faults, in `perf`), which was the half-rate p99 of `firehose-ingest`. Freed memory
-///   is kept 10 s instead: steady load reuses it, a burst's memory still goes back
-///   (BENCHMARKS.md, firehose).
+/// - The firehose: [`hydrant_firehose::ALLOCATOR_OPTIONS`] (freed memory kept 10 s, not
+///   1 s: the purge-and-refault round every second stalled Puts).
 fn allocator_options(command: &Command) -> &'static [(&'static str, &'static str)] {
     match command {
         Command::Router(_) | Command::Up(_) => &[("MIMALLOC_ARENA_EAGER_COMMIT", "0"), ("MIMALLOC_PURGE_DELAY", "1")],
-        Command::Firehose(_) => FIREHOSE_ALLOCATOR_OPTIONS,
+        Command::Firehose(_) => hydrant_firehose::ALLOCATOR_OPTIONS,
         Command::Intake(_) | Command::DevCerts(_) => &[],
     }
 }
