@@ -32,6 +32,7 @@ pub mod validate;
 pub use hydrant_wal as wal;
 
 pub use config::FirehoseConfig;
+pub use service::Firehose;
 
 /// The allocator options (mimalloc's, read from the environment as a process starts) the
 /// service is meant to run with; `hydrant firehose` and the ingest benchmark set them.
@@ -42,4 +43,3 @@ pub use config::FirehoseConfig;
 /// instead: steady load reuses it, what a burst leaves free still goes back (BENCHMARKS.md,
 /// firehose).
 pub const ALLOCATOR_OPTIONS: &[(&str, &str)] = &[("MIMALLOC_PURGE_DELAY", "10000")];
-pub use service::Firehose;

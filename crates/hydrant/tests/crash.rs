@@ -216,7 +216,10 @@ fn firehose_runs_with_its_allocator_options() {
     let dir = tempfile::tempdir().unwrap();
     let h = Hydrant::start(dir.path(), 1);
     let env = environ(&h);
-    assert!(env.iter().any(|v| v == "MIMALLOC_PURGE_DELAY=10000"), "environment: {env:?}");
+    assert_eq!(hydrant_firehose::ALLOCATOR_OPTIONS, &[("MIMALLOC_PURGE_DELAY", "10000")]);
+    for (k, v) in hydrant_firehose::ALLOCATOR_OPTIONS {
+        assert!(env.contains(&format!("{k}={v}")), "environment: {env:?}");
+    }
     drop(h);
     let h = Hydrant::start_with_env(dir.path(), 2, &[("MIMALLOC_PURGE_DELAY", "250")]);
     let env = environ(&h);
