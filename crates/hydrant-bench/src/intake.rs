@@ -133,6 +133,7 @@ fn stages(batches: &[Batch], n: usize, dir: &Path) -> anyhow::Result<()> {
     // separate, untimed pass.
     let mut t = [Duration::ZERO; 3];
     let mut json_bytes = 0usize;
+    let mut serde_encoding = Duration::ZERO;
     let (mut i, mut done) = (0, 0);
     while done < n {
         let b = &batches[i % batches.len()];
@@ -147,9 +148,21 @@ fn stages(batches: &[Batch], n: usize, dir: &Path) -> anyhow::Result<()> {
             pipeline.apply(l);
         }
         t[1] += s.elapsed();
+        // serde_json's encoding, the in-run baseline of the intake's own writer.
         let s = Instant::now();
-        let encoded = logs.iter().map(serde_json::to_vec).collect::<Result<Vec<_>, _>>()?;
+        let by_serde = logs.iter().map(serde_json::to_vec).collect::<Result<Vec<_>, _>>()?;
+        serde_encoding += s.elapsed();
+        let s = Instant::now();
+        let encoded: Vec<Vec<u8>> = logs
+            .iter()
+            .map(|l| {
+                let mut v = Vec::with_capacity(1024);
+                hydrant_log::json::write_log(&mut v, l);
+                v
+            })
+            .collect();
         t[2] += s.elapsed();
+        anyhow::ensure!(encoded == by_serde, "hydrant_log::json and serde_json spell a log differently");
         json_bytes += encoded.iter().map(Vec::len).sum::<usize>();
         done += std::hint::black_box(encoded).len();
     }
@@ -206,7 +219,13 @@ fn stages(batches: &[Batch], n: usize, dir: &Path) -> anyhow::Result<()> {
     line("receive: gunzip, body, base64, record JSON, preprocess", t[0]);
     line("  of which decoding (gunzip, body, base64, decode::record)", decoding);
     line("seed pipeline (filter + 4 attribute remappers)", t[1]);
-    line("write-ahead log encoding (Log -> JSON)", t[2]);
+    line("write-ahead log encoding (Log -> JSON, hydrant_log::json)", t[2]);
+    line("  baseline: the same with serde_json::to_vec", serde_encoding);
+    println!(
+        "  {:<62} {:>9.2}",
+        "  ratio hydrant_log::json / serde_json (time)",
+        t[2].as_secs_f64() / serde_encoding.as_secs_f64()
+    );
     line("index: LogStore::add_json + commit (wall)", indexed);
     println!(
         "  {:<62} {:>9.0} logs/s (the caller's share: documents built, handed to tantivy)",

@@ -238,8 +238,8 @@ impl Ingest {
         let mut frame = FrameBuilder::with_meta(GENERATION, now_ms(), request_id.unwrap_or("").as_bytes(), capacity);
         for log in &logs {
             frame.push_with(|buf| {
-                use bytes::BufMut;
-                serde_json::to_writer(buf.writer(), log).is_ok()
+                hydrant_log::json::write_log(buf, log);
+                true
             });
         }
         let bytes = frame.data_bytes() as u64;

@@ -16,6 +16,17 @@ pub fn normalize(raw: &str) -> Option<String> {
     rewrite(raw)
 }
 
+/// [`normalize`] of an owned tag: a tag that is already normal is kept as it is, without
+/// a copy (pipelines build every remapped tag as a new string).
+pub fn normalize_owned(raw: String) -> Option<String> {
+    // A tag that passes `already_normal` has nothing to trim: it starts with a letter and
+    // holds no whitespace.
+    if already_normal(&raw) {
+        return Some(raw);
+    }
+    normalize(&raw)
+}
+
 /// True when [`rewrite`] would give `raw` back unchanged: at most [`MAX_LEN`] ASCII
 /// characters, starting with a lowercase letter, only lowercase letters, digits and
 /// `_ - : . /`, no `__`, not ending with `_` or `:`.
@@ -132,6 +143,8 @@ mod tests {
                 assert_eq!(rewrite(raw).as_deref(), Some(raw), "{raw}");
             }
             assert_eq!(normalize(raw), rewrite(raw.trim()), "{raw}");
+            assert_eq!(normalize_owned(raw.to_string()), normalize(raw), "{raw}");
+            assert_eq!(normalize_owned(format!("  {raw} ")), normalize(raw), "{raw} with spaces");
         }
         assert!(already_normal("kube_namespace:fargate-namespace"));
         assert!(!already_normal("a__b") && !already_normal("env:") && !already_normal("Env") && !already_normal(&long));

@@ -136,7 +136,7 @@ pub use api::{
 
 use compile::{compile, Ctx, Pol, Q};
 use hydrant_log::Log;
-use schema::{amb, Fields, Scratch, WordsTokenizer, WORDS_TOKENIZER};
+use schema::{amb, Fields, LogDoc, Scratch, WordsTokenizer, WORDS_TOKENIZER};
 use std::collections::HashSet;
 use std::ops::Bound;
 use std::path::Path;
@@ -196,7 +196,7 @@ impl Default for LogStoreOptions {
 pub struct LogStore {
     index: Index,
     fields: Fields,
-    writer: RwLock<IndexWriter>,
+    writer: RwLock<IndexWriter<LogDoc>>,
     reader: IndexReader,
     /// The payload of the last commit, kept by [`LogStore::commit`].
     payload: Mutex<Option<String>>,
@@ -247,7 +247,7 @@ impl LogStore {
     /// returns how many.
     pub fn add_json<J: AsRef<str>>(&self, json: &[J]) -> Result<usize> {
         let mut scratch = Scratch::default();
-        let docs: Vec<UserOperation> = json
+        let docs: Vec<UserOperation<LogDoc>> = json
             .iter()
             .filter_map(|j| self.fields.document_from_stored(j.as_ref(), &mut scratch).ok())
             .map(UserOperation::Add)
@@ -257,7 +257,7 @@ impl LogStore {
         Ok(skipped)
     }
 
-    fn add_documents(&self, docs: Vec<UserOperation>) -> Result<()> {
+    fn add_documents(&self, docs: Vec<UserOperation<LogDoc>>) -> Result<()> {
         let writer = self.writer.read().unwrap_or_else(|e| e.into_inner());
         // One operation group: a single hand-over to the indexing threads for the batch,
         // rather than one channel send per log.

@@ -6,11 +6,11 @@
 use crate::stored::{Json, Object, StoredLog};
 use hydrant_log::Log;
 use hydrant_query::{fold, is_word_char, parse_number, Reserved};
+use tantivy::schema::document::{Document, ReferenceValue, ReferenceValueLeaf, Value};
 use tantivy::schema::{
     Field, IndexRecordOption, NumericOptions, Schema, TextFieldIndexing, TextOptions, FAST, INDEXED, STORED, STRING,
 };
 use tantivy::tokenizer::{Token, TokenStream, Tokenizer};
-use tantivy::TantivyDocument;
 
 /// Name of the message tokenizer registered on the index.
 pub(crate) const WORDS_TOKENIZER: &str = "hydrant_words";
@@ -137,9 +137,9 @@ impl Fields {
     }
 
     /// Converts a log to a document. See [`Fields::document_from_stored`].
-    pub fn document(&self, log: &Log, scratch: &mut Scratch) -> serde_json::Result<TantivyDocument> {
+    pub fn document(&self, log: &Log, scratch: &mut Scratch) -> serde_json::Result<LogDoc> {
         scratch.json.clear();
-        serde_json::to_writer(&mut scratch.json, log)?;
+        hydrant_log::json::write_log(&mut scratch.json, log);
         let json = std::mem::take(&mut scratch.json);
         // serde_json writes valid UTF-8.
         let doc = std::str::from_utf8(&json)
@@ -154,12 +154,12 @@ impl Fields {
     /// borrowed view ([`StoredLog`]) rather than decoded into a `Log`, and the terms are
     /// built in the caller's scratch buffers, reused from log to log (the document copies
     /// every value it is given).
-    pub fn document_from_stored(&self, json: &str, scratch: &mut Scratch) -> serde_json::Result<TantivyDocument> {
+    pub fn document_from_stored(&self, json: &str, scratch: &mut Scratch) -> serde_json::Result<LogDoc> {
         let log: StoredLog<'_> = serde_json::from_str(json)?;
-        let mut doc = TantivyDocument::new();
-        doc.add_text(self.id, &*log.id);
-        doc.add_i64(self.timestamp, log.timestamp_ms);
-        let ambiguous = |doc: &mut TantivyDocument, marker: &str| doc.add_text(self.exists, marker);
+        let mut doc =
+            LogDoc::new(self.timestamp, log.timestamp_ms, json.len() + scratch.text_hint, scratch.values_hint);
+        doc.add_text(self.id, &log.id);
+        let ambiguous = |doc: &mut LogDoc, marker: &str| doc.add_text(self.exists, marker);
         for (r, field, value) in [
             (Reserved::Host, self.host, &log.host),
             (Reserved::Service, self.service, &log.service),
@@ -169,19 +169,19 @@ impl Fields {
             if let Some(v) = value {
                 doc.add_text(self.exists, exists_reserved(r));
                 if v.len() <= MAX_TERM {
-                    doc.add_text(field, &**v);
+                    doc.add_text(field, v);
                 } else {
                     ambiguous(&mut doc, amb::RESERVED);
                 }
             }
         }
-        doc.add_text(self.status, &*log.status);
+        doc.add_text(self.status, &log.status);
         if log.status.len() <= MAX_TERM {
             doc.add_text(self.status_lc, fold_into(&mut scratch.buf, &log.status));
         } else {
             ambiguous(&mut doc, amb::RESERVED);
         }
-        doc.add_text(self.message, &*log.message);
+        doc.add_text(self.message, &log.message);
         if log.message.len() > MAX_TERM && WordIter::new(&log.message).any(|(_, w)| w.len() > MAX_TERM) {
             ambiguous(&mut doc, amb::TEXT);
         }
@@ -189,7 +189,7 @@ impl Fields {
             doc.add_text(self.exists, EXISTS_TAGS);
         }
         for tag in &log.tags {
-            doc.add_text(self.tags, &**tag);
+            doc.add_text(self.tags, tag);
             let folded = fold_into(&mut scratch.buf, tag);
             if let Some((k, _)) = folded.split_once(':') {
                 scratch.term.clear();
@@ -216,16 +216,108 @@ impl Fields {
             ambiguous(&mut doc, amb::ATTR);
         }
         doc.add_text(self.log, json);
+        scratch.text_hint = doc.text.len().saturating_sub(json.len());
+        scratch.values_hint = doc.values.len();
         Ok(doc)
     }
 }
 
-/// Buffers reused by [`Fields::document_from_stored`].
+/// Buffers reused by [`Fields::document_from_stored`], and the size of the last document
+/// (the next is sized like it, so that it is built without growing).
 #[derive(Default)]
 pub(crate) struct Scratch {
     buf: String,
     term: String,
     json: Vec<u8>,
+    text_hint: usize,
+    values_hint: usize,
+}
+
+/// A log as tantivy indexes it: every text value (terms, markers, the message, the stored
+/// JSON) in one string, addressed by offsets, and the timestamp.
+///
+/// tantivy's own `TantivyDocument` encodes each value as it is added into a growing node
+/// buffer, which its indexing threads then decode again; building it took most of the
+/// intake indexer's time after parsing (and, growing, most of its fresh pages), and
+/// reading it back a few percent of tantivy's. This document is sized from the previous
+/// one and read back by slicing.
+pub(crate) struct LogDoc {
+    text: String,
+    /// (field, start, length) in `text`.
+    values: Vec<(Field, u32, u32)>,
+    timestamp: (Field, i64),
+}
+
+impl LogDoc {
+    fn new(timestamp_field: Field, timestamp_ms: i64, text: usize, values: usize) -> Self {
+        LogDoc {
+            text: String::with_capacity(text),
+            values: Vec::with_capacity(values),
+            timestamp: (timestamp_field, timestamp_ms),
+        }
+    }
+
+    fn add_text(&mut self, field: Field, value: &str) {
+        // A log's JSON is limited to well under 4 GiB by every receiver (and tantivy's
+        // document store by far less), so the offsets fit in 32 bits.
+        let start = u32::try_from(self.text.len()).expect("a log under 4 GiB");
+        self.text.push_str(value);
+        self.values.push((field, start, value.len() as u32));
+    }
+}
+
+/// A value of a [`LogDoc`]: text or the timestamp.
+#[derive(Clone, Debug)]
+pub(crate) enum LogValue<'a> {
+    Str(&'a str),
+    I64(i64),
+}
+
+impl<'a> Value<'a> for LogValue<'a> {
+    type ArrayIter = std::iter::Empty<Self>;
+    type ObjectIter = std::iter::Empty<(&'a str, Self)>;
+
+    fn as_value(&self) -> ReferenceValue<'a, Self> {
+        match *self {
+            LogValue::Str(s) => ReferenceValue::Leaf(ReferenceValueLeaf::Str(s)),
+            LogValue::I64(i) => ReferenceValue::Leaf(ReferenceValueLeaf::I64(i)),
+        }
+    }
+}
+
+/// The values of a [`LogDoc`], the timestamp first.
+pub(crate) struct LogDocValues<'a> {
+    doc: &'a LogDoc,
+    next: usize,
+}
+
+impl<'a> Iterator for LogDocValues<'a> {
+    type Item = (Field, LogValue<'a>);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let i = self.next;
+        self.next += 1;
+        if i == 0 {
+            return Some((self.doc.timestamp.0, LogValue::I64(self.doc.timestamp.1)));
+        }
+        let &(field, start, len) = self.doc.values.get(i - 1)?;
+        let (start, len) = (start as usize, len as usize);
+        Some((field, LogValue::Str(&self.doc.text[start..start + len])))
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        let left = (self.doc.values.len() + 1).saturating_sub(self.next);
+        (left, Some(left))
+    }
+}
+
+impl Document for LogDoc {
+    type Value<'a> = LogValue<'a>;
+    type FieldsValuesIter<'a> = LogDocValues<'a>;
+
+    fn iter_fields_and_values(&self) -> LogDocValues<'_> {
+        LogDocValues { doc: self, next: 0 }
+    }
 }
 
 /// [`fold_str`] into `buf` (cleared first).
@@ -269,7 +361,7 @@ pub(crate) fn exists_reserved(r: Reserved) -> &'static str {
 /// Walks the attribute tree, indexing every leaf under its joined path (objects joined with
 /// `.`, arrays fanned out) and an `exists` marker for every non-null value.
 struct Flattener<'a> {
-    doc: &'a mut TantivyDocument,
+    doc: &'a mut LogDoc,
     fields: &'a Fields,
     path: &'a mut String,
     /// The marker or term being added (the document copies it).

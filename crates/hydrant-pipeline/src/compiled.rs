@@ -551,12 +551,19 @@ impl Remap {
             }
             AttributeOrTag::Tag => {
                 let key = self.target.raw.as_str();
+                // Each tag is built once, as `key:value`, and kept as built when it is
+                // already normal (this runs for every remapped tag of every log).
+                let tag = |v: Cow<'_, str>| {
+                    let mut t = String::with_capacity(key.len() + 1 + v.len());
+                    t.push_str(key);
+                    t.push(':');
+                    t.push_str(&v);
+                    t
+                };
                 let mut values = Vec::new();
                 match &value {
-                    Value::Array(items) => {
-                        values.extend(items.iter().filter_map(|v| path::scalar_string(v).map(Cow::into_owned)))
-                    }
-                    v => values.extend(path::scalar_string(v).map(Cow::into_owned)),
+                    Value::Array(items) => values.extend(items.iter().filter_map(|v| path::scalar_string(v).map(tag))),
+                    v => values.extend(path::scalar_string(v).map(tag)),
                 }
                 if values.is_empty() {
                     return;
@@ -571,8 +578,8 @@ impl Remap {
                 if !self.preserve_source && !same {
                     self.remove_source(log, source);
                 }
-                for v in values {
-                    log.add_tag(&format!("{key}:{v}"));
+                for t in values {
+                    log.add_tag_owned(t);
                 }
             }
         }
