@@ -37,11 +37,40 @@ pub trait Index: Send + Sync + 'static {
             .collect();
         self.add(&logs)
     }
+    /// A builder of this index's documents, run on the thread that received the logs as
+    /// it writes them to the write-ahead log (it has each log and its JSON at hand, so
+    /// nothing is read back). `None` (the default): the indexer hands over the records.
+    fn preparer(&self) -> Option<Box<dyn Preparer>> {
+        None
+    }
+    /// Indexes what this index's [`Preparer`] built.
+    fn add_prepared(&self, prepared: Prepared) -> anyhow::Result<()> {
+        let _ = prepared;
+        anyhow::bail!("this index builds no documents ahead")
+    }
     /// Makes everything added durable, recording `payload` with it.
     fn commit(&self, payload: &str) -> anyhow::Result<()>;
     /// The payload of the last commit.
     fn committed_payload(&self) -> Option<String>;
 }
+
+/// What an index's [`Preparer`] built, handed back to the same index (its own type, erased
+/// so that [`Index`] stays object-safe).
+pub type Prepared = Box<dyn std::any::Any + Send>;
+
+/// Builds an index's documents where the logs are received (see [`Index::preparer`]).
+pub trait Preparer: Send {
+    /// Adds a log, given its JSON as the write-ahead log holds it.
+    fn push(&mut self, log: &Log, json: &str);
+    /// The documents, for [`Index::add_prepared`].
+    fn finish(self: Box<Self>) -> Prepared;
+}
+
+/// Documents are built on the receiving side only while the indexer keeps up: a built
+/// document takes about twice the memory of the log's JSON, so past this much
+/// acknowledged-but-not-indexed JSON the indexer is handed the records instead (built from
+/// them later, and bounded by [`Options::max_queued_bytes`]).
+const PREPARE_BELOW_BYTES: u64 = 64 << 20;
 
 /// Firehose's longest retry window (RetryOptions.DurationInSeconds max 7200 s), plus margin:
 /// request ids are remembered this long.
@@ -84,6 +113,7 @@ type DedupeMap = HashMap<String, (Arc<OnceCell<()>>, u64)>;
 /// The ingestion path.
 pub struct Ingest {
     wal: Arc<Wal>,
+    index: Arc<dyn Index>,
     next_seq: Mutex<u64>,
     dedupe: Arc<Mutex<DedupeMap>>,
     transform: RwLock<Transform>,
@@ -162,7 +192,7 @@ impl Ingest {
         }
         let dedupe = Arc::new(Mutex::new(dedupe));
         let indexer = Indexer {
-            index,
+            index: index.clone(),
             wal: wal.clone(),
             dedupe: dedupe.clone(),
             queued: queued.clone(),
@@ -175,6 +205,7 @@ impl Ingest {
         std::thread::Builder::new().name("hydrant-indexer".into()).spawn(move || indexer.run(rx))?;
         Ok(Arc::new(Ingest {
             wal,
+            index,
             next_seq: Mutex::new(next_seq),
             dedupe,
             transform: RwLock::new(Arc::new(|_: &mut Log| {})),
@@ -236,12 +267,23 @@ impl Ingest {
         let hint = self.record_bytes_hint.load(Ordering::Relaxed);
         let capacity = n.saturating_mul(hint + hint / 8 + 4).min(16 << 20);
         let mut frame = FrameBuilder::with_meta(GENERATION, now_ms(), request_id.unwrap_or("").as_bytes(), capacity);
+        let mut preparer = if self.queued_bytes() < PREPARE_BELOW_BYTES { self.index.preparer() } else { None };
         for log in &logs {
             frame.push_with(|buf| {
+                let start = buf.len();
                 hydrant_log::json::write_log(buf, log);
+                if let Some(p) = preparer.as_mut() {
+                    // `write_log` writes UTF-8; were it ever not, the indexer reads the
+                    // records instead (and skips what is not a log).
+                    match std::str::from_utf8(&buf[start..]) {
+                        Ok(json) => p.push(log, json),
+                        Err(_) => preparer = None,
+                    }
+                }
                 true
             });
         }
+        let prepared = preparer.map(|p| p.finish());
         let bytes = frame.data_bytes() as u64;
         self.record_bytes_hint.store((bytes as usize / n).clamp(64, 4096), Ordering::Relaxed);
         // Every log has its record (serializing a `Log` does not fail): the indexer then
@@ -275,9 +317,11 @@ impl Ingest {
                 Box::new(move |result| {
                     let ok = match result {
                         Ok(entry) => {
-                            let item = match logs {
-                                None => ToIndex::Fresh(entry),
-                                Some(logs) => ToIndex::Logs { end_seq: entry.end_seq(), bytes, logs },
+                            let item = match (prepared, logs) {
+                                // The frame is freed here: the documents hold what is indexed.
+                                (Some(prepared), _) => ToIndex::Prepared { end_seq: entry.end_seq(), bytes, prepared },
+                                (None, None) => ToIndex::Fresh(entry),
+                                (None, Some(logs)) => ToIndex::Logs { end_seq: entry.end_seq(), bytes, logs },
                             };
                             let _ = to_indexer.send(item);
                             Ok(())
@@ -316,11 +360,14 @@ fn entry_bytes(e: &Entry) -> u64 {
 ///   (decoded logs take more memory than their JSON, all of it fresh pages while the
 ///   backlog grows, and each log was then freed by another thread than the one that built
 ///   it: BENCHMARKS.md, intake);
+/// - `Prepared`: a batch made durable whose documents were built as it was received
+///   ([`Index::preparer`], while the indexer keeps up);
 /// - `Logs`: a batch whose logs did not all get a record (not expected), as logs;
 /// - `Replayed`: an entry replayed from the log at start (its records are decoded and the
 ///   logs serialized again: records of older versions may be spelled differently).
 enum ToIndex {
     Fresh(Entry),
+    Prepared { end_seq: u64, bytes: u64, prepared: Prepared },
     Logs { end_seq: u64, bytes: u64, logs: Vec<Log> },
     Replayed(Entry),
 }
@@ -359,6 +406,7 @@ impl ToIndex {
     fn index(self, index: &dyn Index) -> (u64, u64, anyhow::Result<()>) {
         match self {
             ToIndex::Fresh(entry) => (entry.end_seq(), entry_bytes(&entry), index.add_json(&entry_json(&entry))),
+            ToIndex::Prepared { end_seq, bytes, prepared } => (end_seq, bytes, index.add_prepared(prepared)),
             ToIndex::Logs { end_seq, bytes, logs } => (end_seq, bytes, index.add(&logs)),
             ToIndex::Replayed(entry) => (entry.end_seq(), entry_bytes(&entry), index.add(&decode_entry(&entry))),
         }

@@ -60,12 +60,33 @@ impl ingest::Index for LogStore {
         Ok(())
     }
 
+    fn preparer(&self) -> Option<Box<dyn ingest::Preparer>> {
+        Some(Box::new(LogStore::preparer(self)))
+    }
+
+    fn add_prepared(&self, prepared: ingest::Prepared) -> anyhow::Result<()> {
+        let prepared = prepared
+            .downcast::<hydrant_logstore::PreparedLogs>()
+            .map_err(|_| anyhow::anyhow!("documents prepared by another index"))?;
+        Ok(LogStore::add_prepared(self, *prepared)?)
+    }
+
     fn commit(&self, payload: &str) -> anyhow::Result<()> {
         Ok(self.commit_with_payload(payload.to_string())?)
     }
 
     fn committed_payload(&self) -> Option<String> {
         self.last_commit_payload().ok().flatten()
+    }
+}
+
+impl ingest::Preparer for hydrant_logstore::Preparer {
+    fn push(&mut self, log: &Log, json: &str) {
+        hydrant_logstore::Preparer::push(self, log, json);
+    }
+
+    fn finish(self: Box<Self>) -> ingest::Prepared {
+        Box::new(hydrant_logstore::Preparer::finish(*self))
     }
 }
 

@@ -9,15 +9,14 @@
 //! candidates with [`hydrant_query::Query::matches`] on the stored log.
 
 use crate::schema::{
-    amb, attr_prefix, attr_term, encode_f64, exists_reserved, ty, Fields, WordIter, EXISTS_ATTR, EXISTS_TAGS,
-    EXISTS_TAG_KEY,
+    amb, attr_prefix, attr_term, encode_f64, reserved_field_name, ty, Fields, WordIter, EXISTS_ATTR, F_TAGS,
 };
 use hydrant_query::{is_word_char, Bound, Field, Pattern, PatternPart, Predicate, Query, Reserved, Term};
 use std::collections::HashSet;
 use std::ops::Bound as B;
 use tantivy::query::{
-    AllQuery, BooleanQuery, EmptyQuery, InvertedIndexRangeQuery, Occur, PhraseQuery, Query as TQuery, RegexPhraseQuery,
-    RegexQuery, TermQuery,
+    AllQuery, BooleanQuery, EmptyQuery, ExistsQuery, InvertedIndexRangeQuery, Occur, PhraseQuery, Query as TQuery,
+    RegexPhraseQuery, RegexQuery, TermQuery,
 };
 use tantivy::schema::{Field as TField, IndexRecordOption};
 use tantivy::Term as TTerm;
@@ -233,7 +232,9 @@ fn compile_match(ctx: &Ctx<'_>, field: &Field, pred: &Predicate) -> Leaf {
         Field::Reserved(r) => {
             let exists = match r {
                 Reserved::Status => Q::All,
-                r => Q::leaf(term_query(f.exists, exists_reserved(*r))),
+                // From the fast column: every present value is in it (an over-long one
+                // flags the log `amb:reserved`, which the post-filter decides).
+                r => Q::leaf(ExistsQuery::new(reserved_field_name(*r).to_string(), false)),
             };
             let field = f.reserved(*r);
             match pred {
@@ -254,8 +255,10 @@ fn compile_match(ctx: &Ctx<'_>, field: &Field, pred: &Predicate) -> Leaf {
                 // The evaluator splits a tag at its first `:`: such a key never matches.
                 return Leaf::Exact(Q::Empty);
             }
-            let exists = Q::leaf(term_query(f.exists, &format!("{EXISTS_TAG_KEY}{key}")));
             let prefix = format!("{key}:");
+            // Any `tags_lc` term that starts with `key:` (an over-long tag is not a term
+            // and flags the log `amb:tags`).
+            let exists = regex_query(f.tags_lc, &format!("{}(?s:.*)", regex_syntax::escape(&prefix)));
             match pred {
                 Predicate::Exists => Leaf::Exact(exists),
                 Predicate::Equals(t) => Leaf::Exact(Q::leaf(term_query(f.tags_lc, &format!("{prefix}{}", t.text)))),
@@ -270,7 +273,8 @@ fn compile_match(ctx: &Ctx<'_>, field: &Field, pred: &Predicate) -> Leaf {
             }
         }
         Field::Tags => {
-            let exists = Q::leaf(term_query(f.exists, EXISTS_TAGS));
+            // From the fast column, which holds every tag whatever its length.
+            let exists = Q::leaf(ExistsQuery::new(F_TAGS.to_string(), false));
             match pred {
                 Predicate::Exists => Leaf::Exact(exists),
                 Predicate::Equals(t) => Leaf::Exact(Q::leaf(term_query(f.tags_lc, &t.text))),

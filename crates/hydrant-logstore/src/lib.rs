@@ -174,6 +174,42 @@ pub enum Error {
 /// Result of the store's operations.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+/// Builds documents from logs on the caller's thread, for [`LogStore::add_prepared`].
+///
+/// The intake has each log in memory when it writes the log's JSON to its write-ahead log;
+/// building the document there, from the `Log`, saves reading the JSON back on the
+/// indexing side (that parse was about as costly as building the document).
+pub struct Preparer {
+    fields: Fields,
+    scratch: Scratch,
+    docs: Vec<UserOperation<LogDoc>>,
+}
+
+impl Preparer {
+    /// Adds a log, given its JSON as `hydrant_log::json::write_log` writes it (stored as is).
+    pub fn push(&mut self, log: &Log, json: &str) {
+        self.docs.push(UserOperation::Add(self.fields.document(log, json, &mut self.scratch)));
+    }
+
+    /// How many logs were added.
+    pub fn len(&self) -> usize {
+        self.docs.len()
+    }
+
+    /// True when no log was added.
+    pub fn is_empty(&self) -> bool {
+        self.docs.is_empty()
+    }
+
+    /// The documents, for [`LogStore::add_prepared`].
+    pub fn finish(self) -> PreparedLogs {
+        PreparedLogs(self.docs)
+    }
+}
+
+/// Documents built by a [`Preparer`].
+pub struct PreparedLogs(Vec<UserOperation<LogDoc>>);
+
 /// Tuning of a [`LogStore`].
 #[derive(Debug, Clone)]
 pub struct LogStoreOptions {
@@ -233,12 +269,26 @@ impl LogStore {
 
     /// Indexes logs (thread-safe); they become searchable and durable at the next commit.
     pub fn add(&self, logs: &[Log]) -> Result<()> {
-        let mut scratch = Scratch::default();
-        let docs = logs
-            .iter()
-            .map(|log| self.fields.document(log, &mut scratch).map(UserOperation::Add))
-            .collect::<Result<Vec<_>, _>>()?;
-        self.add_documents(docs)
+        let mut prepared = self.preparer();
+        let mut json = Vec::new();
+        for log in logs {
+            json.clear();
+            hydrant_log::json::write_log(&mut json, log);
+            // `write_log` writes UTF-8 (the log's strings and ASCII escapes).
+            prepared.push(log, std::str::from_utf8(&json).map_err(|e| Error::Json(serde::ser::Error::custom(e)))?);
+        }
+        self.add_prepared(prepared.finish())
+    }
+
+    /// A [`Preparer`]: documents built from logs where the logs are (the intake's receiving
+    /// threads), then handed over with [`LogStore::add_prepared`].
+    pub fn preparer(&self) -> Preparer {
+        Preparer { fields: self.fields.clone(), scratch: Scratch::default(), docs: Vec::new() }
+    }
+
+    /// Indexes what a [`Preparer`] built (searchable and durable at the next commit).
+    pub fn add_prepared(&self, prepared: PreparedLogs) -> Result<()> {
+        self.add_documents(prepared.0)
     }
 
     /// [`LogStore::add`] for logs given as their JSON (`serde_json::to_writer` of a

@@ -3,7 +3,7 @@
 //! See the crate docs for the layout; the helpers here are shared by the indexer, the query
 //! compiler and the aggregation collectors so that terms are spelled identically.
 
-use crate::stored::{Json, Object, StoredLog};
+use crate::stored::{Node, StoredLog, Tree, TreeObject};
 use hydrant_log::Log;
 use hydrant_query::{fold, is_word_char, parse_number, Reserved};
 use tantivy::schema::document::{Document, ReferenceValue, ReferenceValueLeaf, Value};
@@ -136,38 +136,63 @@ impl Fields {
         }
     }
 
-    /// Converts a log to a document. See [`Fields::document_from_stored`].
-    pub fn document(&self, log: &Log, scratch: &mut Scratch) -> serde_json::Result<LogDoc> {
-        scratch.json.clear();
-        hydrant_log::json::write_log(&mut scratch.json, log);
-        let json = std::mem::take(&mut scratch.json);
-        // serde_json writes valid UTF-8.
-        let doc = std::str::from_utf8(&json)
-            .map_err(serde::ser::Error::custom)
-            .and_then(|json| self.document_from_stored(json, scratch));
-        scratch.json = json;
-        doc
+    /// Converts a log to a document, given its JSON (`hydrant_log::json::write_log` of
+    /// it, which the document stores): read from the `Log` itself, nothing is parsed.
+    pub fn document(&self, log: &Log, json: &str, scratch: &mut Scratch) -> LogDoc {
+        let parts = Parts {
+            id: &log.id,
+            timestamp_ms: log.timestamp_ms,
+            host: log.host.as_deref(),
+            service: log.service.as_deref(),
+            source: log.source.as_deref(),
+            trace_id: log.trace_id.as_deref(),
+            status: &log.status,
+            message: &log.message,
+        };
+        self.build_document(parts, &log.tags, &log.attributes, json, scratch)
     }
 
     /// Converts a log's stored JSON (`serde_json::to_writer` of a [`Log`]: the intake's
     /// write-ahead log records) to a document, storing the JSON as is. The log is read as a
-    /// borrowed view ([`StoredLog`]) rather than decoded into a `Log`, and the terms are
-    /// built in the caller's scratch buffers, reused from log to log (the document copies
-    /// every value it is given).
+    /// borrowed view ([`StoredLog`]) rather than decoded into a `Log`.
     pub fn document_from_stored(&self, json: &str, scratch: &mut Scratch) -> serde_json::Result<LogDoc> {
         let log: StoredLog<'_> = serde_json::from_str(json)?;
+        let parts = Parts {
+            id: &log.id,
+            timestamp_ms: log.timestamp_ms,
+            host: log.host.as_deref(),
+            service: log.service.as_deref(),
+            source: log.source.as_deref(),
+            trace_id: log.trace_id.as_deref(),
+            status: &log.status,
+            message: &log.message,
+        };
+        Ok(self.build_document(parts, &log.tags, &log.attributes, json, scratch))
+    }
+
+    /// The one document builder, for a `Log` and for the stored view alike. The terms are
+    /// built in the caller's scratch buffers, reused from log to log.
+    fn build_document<T: std::ops::Deref<Target = str>>(
+        &self,
+        log: Parts<'_>,
+        tags: &[T],
+        attributes: &impl TreeObject,
+        json: &str,
+        scratch: &mut Scratch,
+    ) -> LogDoc {
         let mut doc =
             LogDoc::new(self.timestamp, log.timestamp_ms, json.len() + scratch.text_hint, scratch.values_hint);
-        doc.add_text(self.id, &log.id);
+        doc.add_text(self.id, log.id);
         let ambiguous = |doc: &mut LogDoc, marker: &str| doc.add_text(self.exists, marker);
-        for (r, field, value) in [
-            (Reserved::Host, self.host, &log.host),
-            (Reserved::Service, self.service, &log.service),
-            (Reserved::Source, self.source, &log.source),
-            (Reserved::TraceId, self.trace_id, &log.trace_id),
+        // No `exists` markers: `host:*` and the like are answered from the fast columns
+        // (`ExistsQuery`), and the rare value too long to index flags the log instead.
+        for (field, value) in [
+            (self.host, log.host),
+            (self.service, log.service),
+            (self.source, log.source),
+            (self.trace_id, log.trace_id),
         ] {
             if let Some(v) = value {
-                doc.add_text(self.exists, exists_reserved(r));
                 if v.len() <= MAX_TERM {
                     doc.add_text(field, v);
                 } else {
@@ -175,28 +200,22 @@ impl Fields {
                 }
             }
         }
-        doc.add_text(self.status, &log.status);
+        doc.add_text(self.status, log.status);
         if log.status.len() <= MAX_TERM {
-            doc.add_text(self.status_lc, fold_into(&mut scratch.buf, &log.status));
+            doc.add_text(self.status_lc, fold_into(&mut scratch.buf, log.status));
         } else {
             ambiguous(&mut doc, amb::RESERVED);
         }
-        doc.add_text(self.message, &log.message);
-        if log.message.len() > MAX_TERM && WordIter::new(&log.message).any(|(_, w)| w.len() > MAX_TERM) {
+        doc.add_text(self.message, log.message);
+        if log.message.len() > MAX_TERM && WordIter::new(log.message).any(|(_, w)| w.len() > MAX_TERM) {
             ambiguous(&mut doc, amb::TEXT);
         }
-        if !log.tags.is_empty() {
-            doc.add_text(self.exists, EXISTS_TAGS);
-        }
-        for tag in &log.tags {
+        // No `exists` markers for tags: `tags:*` is answered from the `tags` fast column
+        // and `key:*` from the `tags_lc` terms that start with `key:` (BENCHMARKS.md: a
+        // marker per tag cost as much to index as the tag).
+        for tag in tags {
             doc.add_text(self.tags, tag);
             let folded = fold_into(&mut scratch.buf, tag);
-            if let Some((k, _)) = folded.split_once(':') {
-                scratch.term.clear();
-                scratch.term.push_str(EXISTS_TAG_KEY);
-                scratch.term.push_str(k);
-                doc.add_text(self.exists, &scratch.term);
-            }
             if folded.len() <= MAX_TERM {
                 doc.add_text(self.tags_lc, folded);
             } else {
@@ -211,15 +230,27 @@ impl Fields {
             term: &mut scratch.term,
             ambiguous: false,
         };
-        flat.object(&log.attributes);
+        flat.object(attributes);
         if flat.ambiguous {
             ambiguous(&mut doc, amb::ATTR);
         }
         doc.add_text(self.log, json);
         scratch.text_hint = doc.text.len().saturating_sub(json.len());
         scratch.values_hint = doc.values.len();
-        Ok(doc)
+        doc
     }
+}
+
+/// The reserved attributes of a log, as the document builder reads them.
+struct Parts<'a> {
+    id: &'a str,
+    timestamp_ms: i64,
+    host: Option<&'a str>,
+    service: Option<&'a str>,
+    source: Option<&'a str>,
+    trace_id: Option<&'a str>,
+    status: &'a str,
+    message: &'a str,
 }
 
 /// Buffers reused by [`Fields::document_from_stored`], and the size of the last document
@@ -228,7 +259,6 @@ impl Fields {
 pub(crate) struct Scratch {
     buf: String,
     term: String,
-    json: Vec<u8>,
     text_hint: usize,
     values_hint: usize,
 }
@@ -241,6 +271,7 @@ pub(crate) struct Scratch {
 /// intake indexer's time after parsing (and, growing, most of its fresh pages), and
 /// reading it back a few percent of tantivy's. This document is sized from the previous
 /// one and read back by slicing.
+#[cfg_attr(test, derive(Debug, PartialEq))]
 pub(crate) struct LogDoc {
     text: String,
     /// (field, start, length) in `text`.
@@ -339,22 +370,22 @@ fn push_folded(buf: &mut String, s: &str) {
     }
 }
 
-/// `exists` marker: the log has at least one tag.
-pub(crate) const EXISTS_TAGS: &str = "tags";
-/// `exists` marker prefix: a tag with this (lowercased) key exists.
-pub(crate) const EXISTS_TAG_KEY: &str = "k:";
 /// `exists` marker prefix: the attribute at this joined path exists (not null).
+///
+/// Indexes written before 2026-12 also hold `r:<name>` (a reserved attribute is present),
+/// `tags` (the log has a tag) and `k:<key>` (a tag with that key exists); queries no
+/// longer read them (see [`crate::compile`]), so those indexes answer the same.
 pub(crate) const EXISTS_ATTR: &str = "@";
 
-/// `exists` marker of a reserved attribute that is present (`r:` and its name).
-pub(crate) fn exists_reserved(r: Reserved) -> &'static str {
+/// The name of the indexed field of a reserved attribute (as in [`Fields::reserved`]).
+pub(crate) fn reserved_field_name(r: Reserved) -> &'static str {
     match r {
-        Reserved::Host => "r:host",
-        Reserved::Source => "r:source",
-        Reserved::Status => "r:status",
-        Reserved::Service => "r:service",
-        Reserved::TraceId => "r:trace_id",
-        Reserved::Message => "r:message",
+        Reserved::Host => "host",
+        Reserved::Source => "source",
+        Reserved::Status => "status_lc",
+        Reserved::Service => "service",
+        Reserved::TraceId => "trace_id",
+        Reserved::Message => "message",
     }
 }
 
@@ -370,23 +401,23 @@ struct Flattener<'a> {
 }
 
 impl Flattener<'_> {
-    fn object(&mut self, map: &Object<'_>) {
+    fn object<O: TreeObject>(&mut self, map: &O) {
         // Keys that make the joined path differ from how the evaluator resolves a path:
         // empty dot-segments, or a key that is a dotted prefix of a sibling (`a` and `a.b`).
-        for k in map.0.iter().map(|(k, _)| &**k) {
+        for (k, _) in map.members() {
             if k.is_empty() || k.starts_with('.') || k.ends_with('.') || k.contains("..") {
                 self.ambiguous = true;
             } else if k.contains('.') {
                 let mut prefix = k;
                 while let Some((head, _)) = prefix.rsplit_once('.') {
-                    if map.contains_key(head) {
+                    if map.has(head) {
                         self.ambiguous = true;
                     }
                     prefix = head;
                 }
             }
         }
-        for (k, v) in &map.0 {
+        for (k, v) in map.members() {
             let len = self.path.len();
             if !self.path.is_empty() {
                 self.path.push('.');
@@ -397,8 +428,9 @@ impl Flattener<'_> {
         }
     }
 
-    fn value(&mut self, v: &Json<'_>, mark: bool) {
-        if matches!(v, Json::Null) {
+    fn value<T: Tree>(&mut self, v: &T, mark: bool) {
+        let node = v.node();
+        if matches!(node, Node::Null) {
             return;
         }
         if mark {
@@ -407,25 +439,25 @@ impl Flattener<'_> {
             self.term.push_str(self.path);
             self.doc.add_text(self.fields.exists, &*self.term);
         }
-        match v {
-            Json::Null => {}
-            Json::Object(map) => self.object(map),
-            Json::Array(items) => {
+        match node {
+            Node::Null => {}
+            Node::Object(map) => self.object(map),
+            Node::Array(items) => {
                 for item in items {
                     // An array "exists" itself; its items add no marker of their own except
                     // through objects below them.
                     self.value(item, false);
                 }
             }
-            Json::Bool(b) => self.term(ty::BOOL, if *b { "true" } else { "false" }),
-            Json::String(s) => match parse_number(s) {
+            Node::Bool(b) => self.term(ty::BOOL, if b { "true" } else { "false" }),
+            Node::String(s) => match parse_number(s) {
                 Some(x) => {
                     self.term(ty::NUMSTR_TEXT, s);
                     self.term(ty::NUMSTR, &encode_f64(x));
                 }
                 None => self.term(ty::STR, s),
             },
-            Json::Number(n) => {
+            Node::Number(n) => {
                 if let Some(x) = n.as_f64() {
                     self.term(ty::NUM, &encode_f64(x));
                 }
@@ -630,6 +662,40 @@ mod tests {
             let mut folded = String::from("kept:");
             push_folded(&mut folded, text);
             assert_eq!(folded, format!("kept:{}", text.chars().map(fold).collect::<String>()), "{text}");
+        }
+    }
+
+    /// The builder reads a `Log` and the stored view of its JSON alike: same document.
+    #[test]
+    fn documents_from_a_log_and_from_its_json_are_the_same() {
+        let (_, fields) = Fields::schema();
+        let mut logs = Vec::new();
+        for attributes in [
+            serde_json::json!({}),
+            serde_json::json!({"kubernetes": {"pod_name": "web-1", "labels": {"app": "web"}}, "stream": "stdout"}),
+            serde_json::json!({"n": 1.5, "i": -3, "u": u64::MAX, "s": "42", "b": true, "z": null, "e": "a\"b\n"}),
+            serde_json::json!({"a": [1, {"k": "v"}, [true, null]], "a.b": {"c": 1}, "": 2, "x..y": "w", "o": {}}),
+            serde_json::json!({"long": "v".repeat(MAX_TERM + 5), "é": {"日本": "😀"}}),
+        ] {
+            let mut log = Log::new(1_764_000_000_000);
+            log.message = "GET /api HTTP/1.1 200 \"quoted\" é".into();
+            log.host = Some("web-1".into());
+            log.trace_id = Some("abc".into());
+            log.status = "Warn".into();
+            log.tags = vec!["env:prod".into(), "bare".into(), format!("big:{}", "t".repeat(MAX_TERM))];
+            log.attributes = attributes.as_object().cloned().expect("object");
+            logs.push(log);
+        }
+        logs.push(Log::new(0));
+        let mut scratch = Scratch::default();
+        for log in &logs {
+            let mut json = Vec::new();
+            hydrant_log::json::write_log(&mut json, log);
+            let json = std::str::from_utf8(&json).expect("utf-8");
+            let from_log = fields.document(log, json, &mut scratch);
+            let from_json = fields.document_from_stored(json, &mut scratch).expect("parses");
+            assert_eq!(from_log, from_json, "{json}");
+            assert!(from_log.values.len() > 3, "{json}");
         }
     }
 

@@ -70,6 +70,101 @@ pub(crate) enum Json<'a> {
     Object(Object<'a>),
 }
 
+/// What the document builder reads of an attribute tree, so that one builder serves the
+/// stored view ([`Json`], read back from a log's JSON) and serde_json's `Value` (a
+/// [`Log`](hydrant_log::Log) in memory, on the thread that received it).
+pub(crate) trait Tree: Sized {
+    /// The tree's object type.
+    type Object: TreeObject<Value = Self>;
+    /// This value, by kind.
+    fn node(&self) -> Node<'_, Self>;
+}
+
+/// A value of a [`Tree`], by kind.
+pub(crate) enum Node<'a, T: Tree> {
+    Null,
+    Bool(bool),
+    Number(&'a serde_json::Number),
+    String(&'a str),
+    Array(&'a [T]),
+    Object(&'a T::Object),
+}
+
+/// An object of a [`Tree`]: its members in order, and key lookup.
+pub(crate) trait TreeObject {
+    /// The values of the members.
+    type Value: Tree;
+    /// Iterator over the members.
+    type Members<'a>: Iterator<Item = (&'a str, &'a Self::Value)>
+    where
+        Self: 'a;
+    /// The members, in the object's order.
+    fn members(&self) -> Self::Members<'_>;
+    /// Whether a member is named `key`.
+    fn has(&self, key: &str) -> bool;
+}
+
+impl<'j> Tree for Json<'j> {
+    type Object = Object<'j>;
+    fn node(&self) -> Node<'_, Self> {
+        match self {
+            Json::Null => Node::Null,
+            Json::Bool(b) => Node::Bool(*b),
+            Json::Number(n) => Node::Number(n),
+            Json::String(s) => Node::String(s),
+            Json::Array(items) => Node::Array(items),
+            Json::Object(o) => Node::Object(o),
+        }
+    }
+}
+
+type Member<'a, 'j> = &'a (Str<'j>, Json<'j>);
+
+impl<'j> TreeObject for Object<'j> {
+    type Value = Json<'j>;
+    type Members<'a>
+        = std::iter::Map<std::slice::Iter<'a, (Str<'j>, Json<'j>)>, fn(Member<'a, 'j>) -> (&'a str, &'a Json<'j>)>
+    where
+        Self: 'a;
+    fn members(&self) -> Self::Members<'_> {
+        self.0.iter().map(|(k, v)| (&**k, v))
+    }
+    fn has(&self, key: &str) -> bool {
+        self.contains_key(key)
+    }
+}
+
+impl Tree for serde_json::Value {
+    type Object = serde_json::Map<String, serde_json::Value>;
+    fn node(&self) -> Node<'_, Self> {
+        use serde_json::Value as V;
+        match self {
+            V::Null => Node::Null,
+            V::Bool(b) => Node::Bool(*b),
+            V::Number(n) => Node::Number(n),
+            V::String(s) => Node::String(s),
+            V::Array(items) => Node::Array(items),
+            V::Object(o) => Node::Object(o),
+        }
+    }
+}
+
+type ValueMember<'a> = (&'a String, &'a serde_json::Value);
+
+impl TreeObject for serde_json::Map<String, serde_json::Value> {
+    type Value = serde_json::Value;
+    type Members<'a>
+        = std::iter::Map<serde_json::map::Iter<'a>, fn(ValueMember<'a>) -> (&'a str, &'a serde_json::Value)>
+    where
+        Self: 'a;
+    fn members(&self) -> Self::Members<'_> {
+        self.iter().map(|(k, v)| (k.as_str(), v))
+    }
+    fn has(&self, key: &str) -> bool {
+        self.contains_key(key)
+    }
+}
+
 impl<'de: 'a, 'a> Deserialize<'de> for Str<'a> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         struct V;

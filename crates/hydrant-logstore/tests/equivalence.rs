@@ -107,6 +107,13 @@ const QUERIES: &[&str] = &[
     "host:host-a",
     "host:ip-*",
     "host:*",
+    "-host:*",
+    "service:*",
+    "-source:*",
+    "-trace_id:*",
+    "-tags:*",
+    "kube_namespace:*",
+    "-kube_namespace:*",
     "host:\"\"",
     "service:(web OR api)",
     "service:Web",
@@ -230,4 +237,22 @@ fn store_equals_evaluator_without_ambiguous_paths() {
 #[test]
 fn store_equals_evaluator_with_ambiguous_paths() {
     check_corpus(&common::corpus(300, 11, true), true);
+}
+
+/// Values too long to be terms (a host, a tag, an attribute over 16 KiB): existence and
+/// negation still answer exactly, through the `amb:*` flags and the post-filter.
+#[test]
+fn store_equals_evaluator_with_over_long_values() {
+    let mut corpus = common::corpus(200, 5, false);
+    let long = "x".repeat(20 * 1024);
+    for (i, log) in corpus.iter_mut().enumerate().filter(|(i, _)| i % 50 == 3) {
+        match i % 3 {
+            0 => log.host = Some(format!("h{long}")),
+            1 => log.tags.push(format!("env:{long}")),
+            _ => {
+                log.attributes.insert("duration".into(), serde_json::Value::String(long.clone()));
+            }
+        }
+    }
+    check_corpus(&corpus, true);
 }
