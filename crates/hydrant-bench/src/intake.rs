@@ -381,6 +381,9 @@ pub fn run(args: Args, server: &tokio::runtime::Handle, clients: &tokio::runtime
         args.seconds
     );
 
+    for (k, _) in hydrant_intake::ALLOCATOR_OPTIONS {
+        println!("allocator: mimalloc, {k}={}", std::env::var(k).unwrap_or_else(|_| "(mimalloc's default)".into()));
+    }
     let baseline = baseline_decode(&batches, 2.0)?;
     println!(
         "baseline: single-thread decode (gunzip + body JSON + base64 + record JSON, plain serde_json): {baseline:.0} logs/s"
@@ -429,6 +432,7 @@ pub fn run(args: Args, server: &tokio::runtime::Handle, clients: &tokio::runtime
     let before = intake.store.count()?;
 
     let cpu_before = cpu::snapshot();
+    let steal_before = cpu::steal_ms();
     let started = Instant::now();
     let (acked, mut lat, refused) = run_load("peak", args.seconds)?;
     let acked_at = started.elapsed();
@@ -437,6 +441,7 @@ pub fn run(args: Args, server: &tokio::runtime::Handle, clients: &tokio::runtime
     let done = wait_indexed(&intake, before + acked as u64, Duration::from_secs(1800))?;
     let indexed_at = done - started;
     let cpu_indexed = cpu::snapshot();
+    let steal = cpu::steal_ms() - steal_before;
 
     let acked_rate = acked as f64 / acked_at.as_secs_f64();
     let indexed_rate = acked as f64 / indexed_at.as_secs_f64();
@@ -448,7 +453,7 @@ pub fn run(args: Args, server: &tokio::runtime::Handle, clients: &tokio::runtime
         ms(pct(&mut lat, 0.99)),
     );
     println!(
-        "indexed (searchable): all {acked} after {:.1} s = {indexed_rate:.0} logs/s end to end ({:.0} MiB acknowledged, not yet indexed when the load stopped)",
+        "indexed (searchable): all {acked} after {:.1} s = {indexed_rate:.0} logs/s end to end ({:.0} MiB acknowledged, not yet indexed when the load stopped; vCPU steal {steal:.0} ms)",
         indexed_at.as_secs_f64(),
         backlog as f64 / 1048576.0
     );

@@ -117,14 +117,19 @@ fn main() -> anyhow::Result<()> {
     // firehose-ingest measures the service as `hydrant firehose` runs it, with its allocator
     // options; mimalloc reads them as the process starts, so the benchmark runs itself
     // again with them, unless any is set already (set one to compare another value).
-    let options = hydrant_firehose::ALLOCATOR_OPTIONS;
-    if matches!(cli.bench, Bench::FirehoseIngest(_)) && options.iter().all(|(k, _)| std::env::var_os(k).is_none()) {
+    // intake-ingest likewise with the intake's.
+    let options = match cli.bench {
+        Bench::FirehoseIngest(_) => hydrant_firehose::ALLOCATOR_OPTIONS,
+        Bench::IntakeIngest(_) => hydrant_intake::ALLOCATOR_OPTIONS,
+        _ => &[],
+    };
+    if !options.is_empty() && options.iter().all(|(k, _)| std::env::var_os(k).is_none()) {
         use std::os::unix::process::CommandExt;
         let err = std::process::Command::new(std::env::current_exe()?)
             .args(std::env::args_os().skip(1))
             .envs(options.iter().copied())
             .exec();
-        anyhow::bail!("could not re-execute with the firehose's allocator options: {err}");
+        anyhow::bail!("could not re-execute with the service's allocator options: {err}");
     }
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     // Clients run on their own threads, as a separate process would: their latency then

@@ -47,6 +47,18 @@ pub struct Intake {
     pub metrics: metrics::Metrics,
 }
 
+/// The allocator options (mimalloc's, read from the environment as a process starts) the
+/// intake is meant to run with; `hydrant intake` and the ingest benchmark set them.
+///
+/// Documents are built on the receiving threads and freed by tantivy's, and write-ahead
+/// log frames are freed by the log thread: memory keeps changing hands, and with mimalloc's
+/// defaults (purge after 1 s, by `MADV_DONTNEED`) the pages went back to the kernel and
+/// were faulted in again, zeroed, under load: 90-150k page faults in an 8 s run and ~20%
+/// more CPU per log than with purging off (BENCHMARKS.md, intake). Freed memory is kept
+/// 10 s and then given back with `MADV_FREE`, which the kernel reclaims only when it needs
+/// the memory, so a burst's memory still goes back under pressure.
+pub const ALLOCATOR_OPTIONS: &[(&str, &str)] = &[("MIMALLOC_PURGE_DELAY", "10000"), ("MIMALLOC_PURGE_DECOMMITS", "0")];
+
 impl ingest::Index for LogStore {
     fn add(&self, logs: &[Log]) -> anyhow::Result<()> {
         Ok(LogStore::add(self, logs)?)

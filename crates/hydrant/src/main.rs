@@ -54,11 +54,14 @@ enum Command {
 ///   output); memory is the budget that kills a Fargate router (BENCHMARKS.md, router).
 /// - The firehose: [`hydrant_firehose::ALLOCATOR_OPTIONS`] (freed memory kept 10 s, not
 ///   1 s: the purge-and-refault round every second stalled Puts).
+/// - The intake: [`hydrant_intake::ALLOCATOR_OPTIONS`] (kept 10 s, then `MADV_FREE`: pages
+///   handed back and faulted in again cost ~20% of its CPU per log).
 fn allocator_options(command: &Command) -> &'static [(&'static str, &'static str)] {
     match command {
         Command::Router(_) | Command::Up(_) => &[("MIMALLOC_ARENA_EAGER_COMMIT", "0"), ("MIMALLOC_PURGE_DELAY", "1")],
         Command::Firehose(_) => hydrant_firehose::ALLOCATOR_OPTIONS,
-        Command::Intake(_) | Command::DevCerts(_) => &[],
+        Command::Intake(_) => hydrant_intake::ALLOCATOR_OPTIONS,
+        Command::DevCerts(_) => &[],
     }
 }
 

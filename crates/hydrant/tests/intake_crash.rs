@@ -174,3 +174,20 @@ async fn acknowledged_batches_survive_kill_9_and_retries_are_not_stored_twice() 
     tokio::time::sleep(Duration::from_millis(1500)).await;
     assert_eq!(messages(&http, &intake.base, "crashline").await.len(), found.len(), "retries stored nothing new");
 }
+
+/// `hydrant intake` runs with its allocator options (freed memory kept 10 s, then
+/// `MADV_FREE`: BENCHMARKS.md, intake): it re-executes itself with them set.
+#[test]
+fn intake_runs_with_its_allocator_options() {
+    let dir = tempfile::tempdir().unwrap();
+    let intake = Intake::start(dir.path());
+    let raw = std::fs::read(format!("/proc/{}/environ", intake.child.0.id())).unwrap();
+    let env: Vec<String> = raw.split(|b| *b == 0).map(|v| String::from_utf8_lossy(v).to_string()).collect();
+    assert_eq!(
+        hydrant_intake::ALLOCATOR_OPTIONS,
+        &[("MIMALLOC_PURGE_DELAY", "10000"), ("MIMALLOC_PURGE_DECOMMITS", "0")]
+    );
+    for (k, v) in hydrant_intake::ALLOCATOR_OPTIONS {
+        assert!(env.contains(&format!("{k}={v}")), "environment: {env:?}");
+    }
+}
