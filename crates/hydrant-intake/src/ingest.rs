@@ -66,11 +66,14 @@ pub trait Preparer: Send {
     fn finish(self: Box<Self>) -> Prepared;
 }
 
-/// Documents are built on the receiving side only while the indexer keeps up: a built
-/// document takes about twice the memory of the log's JSON, so past this much
-/// acknowledged-but-not-indexed JSON the indexer is handed the records instead (built from
-/// them later, and bounded by [`Options::max_queued_bytes`]).
-const PREPARE_BELOW_BYTES: u64 = 64 << 20;
+/// Documents are built on the receiving side while the backlog (acknowledged JSON not yet
+/// indexed) is under this fraction of [`Options::max_queued_bytes`]; past it the indexer
+/// is handed the records and builds the documents itself. A built document takes about
+/// three times the memory of the log's JSON, so the backlog's memory stays within about
+/// 1.5 times the limit (with the default 1 GiB: at most 256 MiB of it as documents). The
+/// fraction is large because a backlog is the normal state under sustained load (the
+/// indexer is the slower side), and the records path costs the indexer a parse per log.
+const PREPARE_BELOW_FRACTION: u64 = 4;
 
 /// Firehose's longest retry window (RetryOptions.DurationInSeconds max 7200 s), plus margin:
 /// request ids are remembered this long.
@@ -267,7 +270,8 @@ impl Ingest {
         let hint = self.record_bytes_hint.load(Ordering::Relaxed);
         let capacity = n.saturating_mul(hint + hint / 8 + 4).min(16 << 20);
         let mut frame = FrameBuilder::with_meta(GENERATION, now_ms(), request_id.unwrap_or("").as_bytes(), capacity);
-        let mut preparer = if self.queued_bytes() < PREPARE_BELOW_BYTES { self.index.preparer() } else { None };
+        let prepare = self.queued_bytes() < self.max_queued / PREPARE_BELOW_FRACTION;
+        let mut preparer = if prepare { self.index.preparer() } else { None };
         for log in &logs {
             frame.push_with(|buf| {
                 let start = buf.len();
