@@ -139,16 +139,7 @@ impl Fields {
     /// Converts a log to a document, given its JSON (`hydrant_log::json::write_log` of
     /// it, which the document stores): read from the `Log` itself, nothing is parsed.
     pub fn document(&self, log: &Log, json: &str, scratch: &mut Scratch) -> LogDoc {
-        let parts = Parts {
-            id: &log.id,
-            timestamp_ms: log.timestamp_ms,
-            host: log.host.as_deref(),
-            service: log.service.as_deref(),
-            source: log.source.as_deref(),
-            trace_id: log.trace_id.as_deref(),
-            status: &log.status,
-            message: &log.message,
-        };
+        let parts = parts_of!(log);
         self.build_document(parts, &log.tags, &log.attributes, json, scratch)
     }
 
@@ -157,16 +148,7 @@ impl Fields {
     /// borrowed view ([`StoredLog`]) rather than decoded into a `Log`.
     pub fn document_from_stored(&self, json: &str, scratch: &mut Scratch) -> serde_json::Result<LogDoc> {
         let log: StoredLog<'_> = serde_json::from_str(json)?;
-        let parts = Parts {
-            id: &log.id,
-            timestamp_ms: log.timestamp_ms,
-            host: log.host.as_deref(),
-            service: log.service.as_deref(),
-            source: log.source.as_deref(),
-            trace_id: log.trace_id.as_deref(),
-            status: &log.status,
-            message: &log.message,
-        };
+        let parts = parts_of!(log);
         Ok(self.build_document(parts, &log.tags, &log.attributes, json, scratch))
     }
 
@@ -240,6 +222,23 @@ impl Fields {
         doc
     }
 }
+
+/// [`Parts`] of a `Log` or a [`StoredLog`]: the same field names, strings that deref to `str`.
+macro_rules! parts_of {
+    ($log:expr) => {
+        Parts {
+            id: &$log.id,
+            timestamp_ms: $log.timestamp_ms,
+            host: $log.host.as_deref(),
+            service: $log.service.as_deref(),
+            source: $log.source.as_deref(),
+            trace_id: $log.trace_id.as_deref(),
+            status: &$log.status,
+            message: &$log.message,
+        }
+    };
+}
+use parts_of;
 
 /// The reserved attributes of a log, as the document builder reads them.
 struct Parts<'a> {
