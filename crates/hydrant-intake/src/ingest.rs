@@ -254,17 +254,12 @@ impl Ingest {
         Ok(outcome)
     }
 
-    async fn store(&self, mut logs: Vec<Log>, request_id: Option<&str>) -> Result<Accepted, IngestError> {
+    async fn store(&self, logs: Vec<Log>, request_id: Option<&str>) -> Result<Accepted, IngestError> {
         let n = logs.len();
         if n == 0 {
             return Ok(Accepted::Stored(0));
         }
-        {
-            let transform = self.transform.read().expect("transform poisoned").clone();
-            for log in &mut logs {
-                transform(log);
-            }
-        }
+        let transform = self.transform.read().expect("transform poisoned").clone();
         // Each record is preceded by its 4-byte length; 1/8 more for batches of longer logs;
         // past 16 MiB the frame grows as it is written.
         let hint = self.record_bytes_hint.load(Ordering::Relaxed);
@@ -272,27 +267,35 @@ impl Ingest {
         let mut frame = FrameBuilder::with_meta(GENERATION, now_ms(), request_id.unwrap_or("").as_bytes(), capacity);
         let prepare = self.queued_bytes() < self.max_queued / PREPARE_BELOW_FRACTION;
         let mut preparer = if prepare { self.index.preparer() } else { None };
-        for log in &logs {
+        let mut for_tail = (self.tail.receiver_count() > 0).then(|| Vec::with_capacity(n));
+        // One pass per log, all stages at once (pipeline, record, document, free): a batch's
+        // logs are larger than the core's cache, and a pass per stage read each of them
+        // back from memory (BENCHMARKS.md, "fifth step").
+        for mut log in logs {
+            transform(&mut log);
+            // Serializing a `Log` does not fail, so every log gets its record and the
+            // indexer needs nothing but the entry (or the documents).
             frame.push_with(|buf| {
                 let start = buf.len();
-                hydrant_log::json::write_log(buf, log);
+                hydrant_log::json::write_log(buf, &log);
                 if let Some(p) = preparer.as_mut() {
                     // `write_log` writes UTF-8; were it ever not, the indexer reads the
                     // records instead (and skips what is not a log).
                     match std::str::from_utf8(&buf[start..]) {
-                        Ok(json) => p.push(log, json),
+                        Ok(json) => p.push(&log, json),
                         Err(_) => preparer = None,
                     }
                 }
                 true
             });
+            if let Some(tail) = for_tail.as_mut() {
+                tail.push(log);
+            }
         }
+        debug_assert_eq!(frame.len(), n);
         let prepared = preparer.map(|p| p.finish());
         let bytes = frame.data_bytes() as u64;
         self.record_bytes_hint.store((bytes as usize / n).clamp(64, 4096), Ordering::Relaxed);
-        // Every log has its record (serializing a `Log` does not fail): the indexer then
-        // reads the records and stores them as they are (see `ToIndex`).
-        let aligned = frame.len() == n;
         if self.queued.fetch_add(bytes, Ordering::AcqRel) + bytes > self.max_queued && self.queued_bytes() > bytes {
             self.queued.fetch_sub(bytes, Ordering::AcqRel);
             return Err(IngestError::Overloaded);
@@ -300,17 +303,6 @@ impl Ingest {
         let (tx, rx) = oneshot::channel();
         // The logs go to the indexer from the log thread, which calls back in log order:
         // the index's commit position must never pass a batch it has not seen.
-        // With every record in the frame the indexer needs only the entry: the logs go to
-        // the live tail if anyone listens, else they are freed here, where they were built.
-        let (for_tail, logs) = match (self.tail.receiver_count() > 0, aligned) {
-            (true, true) => (Some(logs), None),
-            (true, false) => (Some(logs.clone()), Some(logs)),
-            (false, true) => {
-                drop(logs);
-                (None, None)
-            }
-            (false, false) => (None, Some(logs)),
-        };
         {
             let mut next = self.next_seq.lock().expect("seq poisoned");
             let first = *next;
@@ -321,11 +313,10 @@ impl Ingest {
                 Box::new(move |result| {
                     let ok = match result {
                         Ok(entry) => {
-                            let item = match (prepared, logs) {
+                            let item = match prepared {
                                 // The frame is freed here: the documents hold what is indexed.
-                                (Some(prepared), _) => ToIndex::Prepared { end_seq: entry.end_seq(), bytes, prepared },
-                                (None, None) => ToIndex::Fresh(entry),
-                                (None, Some(logs)) => ToIndex::Logs { end_seq: entry.end_seq(), bytes, logs },
+                                Some(prepared) => ToIndex::Prepared { end_seq: entry.end_seq(), bytes, prepared },
+                                None => ToIndex::Fresh(entry),
                             };
                             let _ = to_indexer.send(item);
                             Ok(())
@@ -366,13 +357,11 @@ fn entry_bytes(e: &Entry) -> u64 {
 ///   it: BENCHMARKS.md, intake);
 /// - `Prepared`: a batch made durable whose documents were built as it was received
 ///   ([`Index::preparer`], while the indexer keeps up);
-/// - `Logs`: a batch whose logs did not all get a record (not expected), as logs;
 /// - `Replayed`: an entry replayed from the log at start (its records are decoded and the
 ///   logs serialized again: records of older versions may be spelled differently).
 enum ToIndex {
     Fresh(Entry),
     Prepared { end_seq: u64, bytes: u64, prepared: Prepared },
-    Logs { end_seq: u64, bytes: u64, logs: Vec<Log> },
     Replayed(Entry),
 }
 
@@ -411,7 +400,6 @@ impl ToIndex {
         match self {
             ToIndex::Fresh(entry) => (entry.end_seq(), entry_bytes(&entry), index.add_json(&entry_json(&entry))),
             ToIndex::Prepared { end_seq, bytes, prepared } => (end_seq, bytes, index.add_prepared(prepared)),
-            ToIndex::Logs { end_seq, bytes, logs } => (end_seq, bytes, index.add(&logs)),
             ToIndex::Replayed(entry) => (entry.end_seq(), entry_bytes(&entry), index.add(&decode_entry(&entry))),
         }
     }

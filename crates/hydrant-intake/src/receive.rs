@@ -2,6 +2,8 @@
 //! body, the standard `/api/v2/logs` body, and the legacy `/v1/input` bodies, each to
 //! preprocessed logs (spec sections 1 and 2).
 
+use std::borrow::Cow;
+
 use hydrant_log::preprocess::preprocess;
 use hydrant_log::Log;
 use serde::Deserialize;
@@ -19,20 +21,24 @@ pub const MAX_LOG_BYTES: usize = 1_000_000;
 /// The body Firehose posts.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct FirehoseBody {
+pub struct FirehoseBody<'a> {
     /// Constant across retries of one batch.
     pub request_id: String,
     /// Milliseconds since the epoch.
     pub timestamp: i64,
     /// The records.
-    pub records: Vec<FirehoseRecord>,
+    #[serde(borrow)]
+    pub records: Vec<FirehoseRecord<'a>>,
 }
 
 /// One Firehose record.
 #[derive(Debug, Deserialize)]
-pub struct FirehoseRecord {
-    /// Base64 of the record's bytes.
-    pub data: String,
+pub struct FirehoseRecord<'a> {
+    /// Base64 of the record's bytes: borrowed from the body (base64 needs no JSON escape;
+    /// an encoder that escapes `/` anyway gets an owned copy), so that the body's bulk is
+    /// not copied once more before it is decoded.
+    #[serde(borrow)]
+    pub data: Cow<'a, str>,
 }
 
 /// Firehose's request metadata that becomes part of every log.
@@ -57,7 +63,7 @@ pub fn common_attributes(header: &str) -> Result<Vec<(String, String)>, String> 
 /// The logs of a Firehose body: every record decoded, preprocessed, given
 /// `source:aws service:aws` unless it says otherwise, `aws.firehose.arn`, and the common
 /// attributes as tags.
-pub fn firehose_logs(body: &FirehoseBody, ctx: &FirehoseContext, now_ms: i64) -> Result<Vec<Log>, String> {
+pub fn firehose_logs(body: &FirehoseBody<'_>, ctx: &FirehoseContext, now_ms: i64) -> Result<Vec<Log>, String> {
     let mut logs = Vec::with_capacity(body.records.len());
     // One buffer for every record's bytes (what is kept of a record is parsed out of it).
     let mut data = Vec::new();
@@ -215,8 +221,8 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn b64(s: &str) -> String {
-        base64_simd::STANDARD.encode_to_string(s)
+    fn b64(s: &str) -> Cow<'static, str> {
+        Cow::Owned(base64_simd::STANDARD.encode_to_string(s))
     }
 
     #[test]
@@ -253,6 +259,22 @@ mod tests {
         assert_eq!(logs[1].message, "plain line");
         assert_eq!(logs[2].service.as_deref(), Some("web"));
         assert_eq!(logs[2].source.as_deref(), Some("nginx"));
+    }
+
+    /// Record data is borrowed from the body, unless the encoder escaped something (`\/`
+    /// is legal JSON for `/`, which base64 uses): then it is unescaped into a copy.
+    #[test]
+    fn firehose_data_borrowed_or_unescaped() {
+        let data = b64("?>?>?>"); // base64 "Pz4/Pz4/"
+        assert!(data.contains('/'));
+        let escaped = data.replace('/', "\\/");
+        let raw =
+            format!(r#"{{"requestId":"r","timestamp":0,"records":[{{"data":"{data}"}},{{"data":"{escaped}"}}]}}"#);
+        let body: FirehoseBody<'_> = serde_json::from_str(&raw).unwrap();
+        assert!(matches!(body.records[0].data, Cow::Borrowed(_)));
+        assert!(matches!(body.records[1].data, Cow::Owned(_)));
+        let logs = firehose_logs(&body, &FirehoseContext::default(), 0).unwrap();
+        assert_eq!(logs.iter().map(|l| l.message.as_str()).collect::<Vec<_>>(), ["?>?>?>", "?>?>?>"]);
     }
 
     #[test]
