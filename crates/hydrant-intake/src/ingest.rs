@@ -268,9 +268,9 @@ impl Ingest {
         let prepare = self.queued_bytes() < self.max_queued / PREPARE_BELOW_FRACTION;
         let mut preparer = if prepare { self.index.preparer() } else { None };
         let mut for_tail = (self.tail.receiver_count() > 0).then(|| Vec::with_capacity(n));
-        // One pass per log, all stages at once (pipeline, record, document, free): a batch's
-        // logs are larger than the core's cache, and a pass per stage read each of them
-        // back from memory (BENCHMARKS.md, "fifth step").
+        // One pass per log, all stages at once (pipeline, record, document, free), so that
+        // a log is read while it is still in cache (a batch's logs are larger than a core's
+        // L2); on this machine the gain is within the noise (BENCHMARKS.md, "fifth step").
         for mut log in logs {
             transform(&mut log);
             // Serializing a `Log` does not fail, so every log gets its record and the
