@@ -115,6 +115,37 @@ def test_put_record_batch_body_is_compact(hydrant, fh, stream, receiver):
     assert receiver.wait_records(path, 3)[-3:] == [b"compact-1", b"compact-2", b"compact-3"]
 
 
+def test_put_record_batch_json_spellings(hydrant, fh, receiver):
+    """Every legal spelling of a PutRecordBatch body is read the same. The service reads
+    the plain shape without checking the Data strings (base64 decoding does), and leaves
+    any other spelling to its JSON parser: escapes in Data, whitespace, key order, an
+    escaped stream name."""
+    name = unique("b3-spellings")
+    path = f"/ok/{name}"
+    fh.create_delivery_stream(DeliveryStreamName=name, HttpEndpointDestinationConfiguration=http_destination(receiver.url(path)))
+    slashes = b"?>?>?>"  # base64 "Pz4/Pz4/"
+    assert "/" in b64(slashes)
+    escaped_name = "".join(f"\\u{ord(c):04x}" for c in name)
+    bodies = [
+        ('{"DeliveryStreamName":"%s","Records":[{"Data":"%s"}]}' % (name, b64(b"plain")), [b"plain"]),
+        ('\n { "Records" : [ { "Data" : "%s" } ,\t{"Data":"%s"} ] ,\r\n "DeliveryStreamName" : "%s" } \n'
+         % (b64(b"spaced-1"), b64(b"spaced-2"), name), [b"spaced-1", b"spaced-2"]),
+        ('{"DeliveryStreamName":"%s","Records":[{"Data":"%s"},{"Data":"%s"}]}'
+         % (name, b64(slashes).replace("/", "\\/"), b64(b"after")), [slashes, b"after"]),
+        ('{"DeliveryStreamName":"%s","Records":[{"Data":"\\u00%02x%s"}]}'
+         % (name, ord(b64(b"unicode")[0]), b64(b"unicode")[1:]), [b"unicode"]),
+        ('{"DeliveryStreamName":"%s","Records":[{"Data":"%s"}]}' % (escaped_name, b64(b"escaped name")), [b"escaped name"]),
+    ]
+    sent = []
+    for body, records in bodies:
+        resp = hydrant.raw("PutRecordBatch", body)
+        assert resp.status_code == 200, (body, resp.text)
+        doc = json.loads(resp.content)
+        assert doc["FailedPutCount"] == 0 and len(doc["RequestResponses"]) == len(records), (body, doc)
+        sent.extend(records)
+    assert receiver.wait_records(path, len(sent)) == sent
+
+
 def test_request_id_on_success_and_errors(hydrant, fh):
     ok = fh.list_delivery_streams()
     assert ok["ResponseMetadata"]["HTTPHeaders"]["x-amzn-requestid"]

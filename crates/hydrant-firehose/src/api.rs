@@ -22,7 +22,9 @@ use serde_json::Value;
 use crate::auth::Principal;
 use crate::metrics::ApiLabels;
 use crate::operations;
-use crate::service::{now_ms, Firehose, PutResult};
+use crate::put_scan;
+
+use crate::service::{now_ms, Firehose, PutResult, Stream};
 use crate::validate::{stream_name, Violations};
 use crate::wal::FrameBuilder;
 
@@ -158,6 +160,16 @@ fn authenticate(svc: &Firehose, parts: &axum::http::request::Parts, body: &[u8])
 /// IAM authorization of `op` on the stream `stream` (the account's streams when the
 /// request names none: validation then reports the missing name).
 fn authorize(svc: &Firehose, who: &Principal, op: &str, stream: Option<&str>) -> Result<(), AwsError> {
+    let (action, resource) = action_and_resource(svc, who, op, stream);
+    if who.allowed(&action, &resource) {
+        Ok(())
+    } else {
+        tracing::info!(principal = %who.arn, action, resource, "access denied");
+        Err(access_denied(&who.arn, &action, &resource))
+    }
+}
+
+fn action_and_resource(svc: &Firehose, who: &Principal, op: &str, stream: Option<&str>) -> (String, String) {
     let action = format!("firehose:{op}");
     let resource = match op {
         "ListDeliveryStreams" => "*".to_string(),
@@ -167,12 +179,7 @@ fn authorize(svc: &Firehose, who: &Principal, op: &str, stream: Option<&str>) ->
             None => format!("arn:aws:firehose:{}:{}:deliverystream/*", svc.config.region, who.account_id),
         },
     };
-    if who.allowed(&action, &resource) {
-        Ok(())
-    } else {
-        tracing::info!(principal = %who.arn, action, resource, "access denied");
-        Err(access_denied(&who.arn, &action, &resource))
-    }
+    (action, resource)
 }
 
 async fn call(
@@ -234,17 +241,17 @@ struct PutRecordIn<'a> {
 /// whole request is refused on any violation, before anything is stored.
 fn decode_records(
     stream_generation: uuid::Uuid,
-    records: &[RecordIn<'_>],
+    records: &[Option<&[u8]>],
     path: &str,
     single: bool,
 ) -> Result<FrameBuilder, AwsError> {
-    let encoded: usize = records.iter().map(|r| r.data.as_ref().map_or(0, |d| d.len())).sum();
+    let encoded: usize = records.iter().map(|r| r.map_or(0, <[u8]>::len)).sum();
     let mut frame = FrameBuilder::new(stream_generation, now_ms(), encoded / 4 * 3 + 8);
     let mut v = Violations::default();
     for (i, r) in records.iter().enumerate() {
         // Only spelled out for an error message.
         let member = || if single { path.to_string() } else { format!("{path}.{}.member", i + 1) };
-        let Some(data) = &r.data else {
+        let Some(data) = r else {
             v.required(&format!("{}.data", member()));
             continue;
         };
@@ -259,14 +266,14 @@ fn decode_records(
         }
         // base64-simd: the scalar `base64` crate's decoding was ~10% of the CPU at peak ingest.
         let b64 = base64_simd::STANDARD;
-        let Ok(len) = b64.decoded_length(data.as_bytes()) else {
+        let Ok(len) = b64.decoded_length(data) else {
             return Err(not_base64(&member()));
         };
         let ok = len <= MAX_RECORD_BYTES
             && frame.push_with(|buf| {
                 let start = buf.len();
                 buf.put_bytes(0, len);
-                let decoded = b64.decode(data.as_bytes(), base64_simd::Out::from_slice(&mut buf[start..])).is_ok();
+                let decoded = b64.decode(data, base64_simd::Out::from_slice(&mut buf[start..])).is_ok();
                 if !decoded {
                     buf.truncate(start);
                 }
@@ -308,15 +315,49 @@ fn check_name(name: &Option<Cow<'_, str>>, v: &mut Violations) -> String {
 }
 
 async fn put_record_batch(svc: &Arc<Firehose>, who: &Principal, body: &[u8]) -> Result<Vec<u8>, AwsError> {
+    // The plain shape first, without checking the `Data` strings twice (see `put_scan`).
+    // Anything that is not a clean success there (a record that does not decode, a
+    // refusal of any kind) is decided by serde_json's reading of the body, as before, so
+    // that every answer, error or not, is the one it always was.
+    if let Some((stream, frame)) = put_scan::scan(body).and_then(|scanned| scanned_batch(svc, who, scanned)) {
+        return put_batch(svc, &stream, frame).await;
+    }
     let input: PutRecordBatchIn<'_> = serde_json::from_slice(body)
         .map_err(|e| AwsError::serialization(format!("Could not parse the request: {e}")))?;
-    authorize(svc, who, "PutRecordBatch", input.name.as_deref())?;
+    let records =
+        input.records.as_ref().map(|r| r.iter().map(|r| r.data.as_deref().map(str::as_bytes)).collect::<Vec<_>>());
+    let (stream, frame) = batch_frame(svc, who, input.name.as_deref(), records.as_deref())?;
+    put_batch(svc, &stream, frame).await
+}
+
+/// [`batch_frame`] of a scanned body, when it succeeds and the caller may put to the
+/// stream (checked first, quietly: a refusal is logged once, by the parser's path).
+fn scanned_batch(
+    svc: &Arc<Firehose>,
+    who: &Principal,
+    scanned: put_scan::ScannedBatch<'_>,
+) -> Option<(Arc<Stream>, FrameBuilder)> {
+    let (action, resource) = action_and_resource(svc, who, "PutRecordBatch", scanned.name);
+    if !who.allowed(&action, &resource) {
+        return None;
+    }
+    let records = scanned.records.map(|r| r.into_iter().map(Some).collect::<Vec<_>>());
+    batch_frame(svc, who, scanned.name, records.as_deref()).ok()
+}
+
+/// Authorizes and validates a PutRecordBatch and decodes its records: its stream and frame.
+fn batch_frame(
+    svc: &Arc<Firehose>,
+    who: &Principal,
+    name: Option<&str>,
+    records: Option<&[Option<&[u8]>]>,
+) -> Result<(Arc<Stream>, FrameBuilder), AwsError> {
+    authorize(svc, who, "PutRecordBatch", name)?;
     let mut v = Violations::default();
-    let name = check_name(&input.name, &mut v);
-    let records = input.records.as_deref().unwrap_or(&[]);
-    match &input.records {
+    let name = check_name(&name.map(Cow::Borrowed), &mut v);
+    match records {
         None => v.required("records"),
-        Some(r) if r.is_empty() => v.push("[]", "records", "Member must have length greater than or equal to 1"),
+        Some([]) => v.push("[]", "records", "Member must have length greater than or equal to 1"),
         Some(r) if r.len() > MAX_BATCH_RECORDS => v.push(
             &format!("[{} records]", r.len()),
             "records",
@@ -326,8 +367,12 @@ async fn put_record_batch(svc: &Arc<Firehose>, who: &Principal, body: &[u8]) -> 
     }
     v.finish()?;
     let stream = svc.stream(&who.account_id, &name)?;
-    let frame = decode_records(stream.generation, records, "records", false)?;
-    let results = svc.put(&stream, frame).await?;
+    let frame = decode_records(stream.generation, records.unwrap_or(&[]), "records", false)?;
+    Ok((stream, frame))
+}
+
+async fn put_batch(svc: &Arc<Firehose>, stream: &Arc<Stream>, frame: FrameBuilder) -> Result<Vec<u8>, AwsError> {
+    let results = svc.put(stream, frame).await?;
     Ok(batch_response(&results, stream.encrypted()))
 }
 
@@ -365,7 +410,7 @@ async fn put_record(svc: &Arc<Firehose>, who: &Principal, body: &[u8]) -> Result
     v.finish()?;
     let stream = svc.stream(&who.account_id, &name)?;
     let record = input.record.expect("checked");
-    let frame = decode_records(stream.generation, std::slice::from_ref(&record), "record", true)?;
+    let frame = decode_records(stream.generation, &[record.data.as_deref().map(str::as_bytes)], "record", true)?;
     match svc.put(&stream, frame).await?.remove(0) {
         Ok(id) => Ok(serde_json::json!({ "RecordId": id, "Encrypted": stream.encrypted() }).to_string().into_bytes()),
         // A single record has no per-record answer: throttling is the whole call's error.
@@ -377,8 +422,8 @@ async fn put_record(svc: &Arc<Firehose>, who: &Principal, body: &[u8]) -> Result
 mod tests {
     use super::*;
 
-    fn records(data: &[&str]) -> Vec<RecordIn<'static>> {
-        data.iter().map(|d| RecordIn { data: Some(Cow::Owned(d.to_string())) }).collect()
+    fn records<'a>(data: &[&'a str]) -> Vec<Option<&'a [u8]>> {
+        data.iter().map(|d| Some(d.as_bytes())).collect()
     }
 
     #[test]

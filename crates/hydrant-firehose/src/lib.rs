@@ -21,6 +21,7 @@ pub mod destination;
 pub mod metrics;
 pub mod objects;
 pub mod operations;
+mod put_scan;
 pub mod server;
 pub mod service;
 pub mod sink;
