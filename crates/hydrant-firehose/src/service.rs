@@ -142,11 +142,16 @@ impl Firehose {
         let catalog: CatalogFile = read_json(&data.join("streams.json"))?.unwrap_or_default();
         let checkpoints: CheckpointFile = read_json(&data.join("checkpoints.json"))?.unwrap_or_default();
         let sync_hist = metrics.wal_sync_seconds.clone();
-        let (wal, entries) = Wal::open(
+        // Through the page cache: a Put's latency is the service's promise, and direct
+        // writes took 16-540 ms now and then on a virtual disk whose fsyncs of the same
+        // data took under 1 ms (BENCHMARKS.md, session 6). The intake, which runs out of
+        // CPU long before its disk, writes directly.
+        let (wal, entries) = Wal::open_with(
             &data.join("wal"),
             config.wal.segment_bytes,
             !config.wal.unsafe_no_fsync,
             Some(Box::new(move |d| sync_hist.observe(d.as_secs_f64()))),
+            crate::wal::WriteMode::Buffered,
         )?;
         let http = crate::delivery::client(&config.delivery)?;
         let service = Arc::new(Firehose {
