@@ -16,6 +16,11 @@
 //! drops the cached page of a range before a direct write to it. The `fdatasync` after the
 //! two writes covers both.
 //!
+//! A direct write waits for the device. On a virtual disk whose latency spikes, a group
+//! can then take far longer than its fsync would have: 16-544 ms, against under 1 ms,
+//! for the firehose's 0.5-1 MB groups (BENCHMARKS.md). So a service whose promise is
+//! latency opens its log with [`crate::WriteMode::Buffered`].
+//!
 //! Overwriting a block that holds acknowledged frames is no new exposure. A buffered
 //! append to a partly filled page rewrites the whole page on writeback too. The bytes
 //! already acknowledged are the same in the old and new versions of the block.
