@@ -118,7 +118,10 @@ impl DirectFile {
         let window = self.buf.window(needed);
         let mut at = self.tail;
         for part in parts {
-            window[at..at + part.len()].copy_from_slice(part);
+            let Some(to) = window.get_mut(at..at + part.len()) else {
+                return Err(io::Error::other(format!("group longer than the {len} bytes announced")));
+            };
+            to.copy_from_slice(part);
             at += part.len();
         }
         if at != total {
