@@ -23,7 +23,6 @@ use crate::auth::Principal;
 use crate::metrics::ApiLabels;
 use crate::operations;
 use crate::put_scan;
-
 use crate::service::{now_ms, Firehose, PutResult, Stream};
 use crate::validate::{stream_name, Violations};
 use crate::wal::FrameBuilder;
@@ -301,7 +300,7 @@ fn not_base64(member: &str) -> AwsError {
     AwsError::serialization(format!("Could not parse the request: the Data of {member} is not valid base64."))
 }
 
-fn check_name(name: &Option<Cow<'_, str>>, v: &mut Violations) -> String {
+fn check_name(name: Option<&str>, v: &mut Violations) -> String {
     match name {
         Some(n) => {
             stream_name(v, n, "deliveryStreamName");
@@ -324,14 +323,16 @@ async fn put_record_batch(svc: &Arc<Firehose>, who: &Principal, body: &[u8]) -> 
     }
     let input: PutRecordBatchIn<'_> = serde_json::from_slice(body)
         .map_err(|e| AwsError::serialization(format!("Could not parse the request: {e}")))?;
+    authorize(svc, who, "PutRecordBatch", input.name.as_deref())?;
     let records =
         input.records.as_ref().map(|r| r.iter().map(|r| r.data.as_deref().map(str::as_bytes)).collect::<Vec<_>>());
     let (stream, frame) = batch_frame(svc, who, input.name.as_deref(), records.as_deref())?;
     put_batch(svc, &stream, frame).await
 }
 
-/// [`batch_frame`] of a scanned body, when it succeeds and the caller may put to the
-/// stream (checked first, quietly: a refusal is logged once, by the parser's path).
+/// [`batch_frame`] of a scanned body, when the caller may put to the stream and it
+/// succeeds (authorization is checked quietly: a refusal is logged once, by the parser's
+/// path).
 fn scanned_batch(
     svc: &Arc<Firehose>,
     who: &Principal,
@@ -345,16 +346,15 @@ fn scanned_batch(
     batch_frame(svc, who, scanned.name, records.as_deref()).ok()
 }
 
-/// Authorizes and validates a PutRecordBatch and decodes its records: its stream and frame.
+/// Validates an authorized PutRecordBatch and decodes its records: its stream and frame.
 fn batch_frame(
     svc: &Arc<Firehose>,
     who: &Principal,
     name: Option<&str>,
     records: Option<&[Option<&[u8]>]>,
 ) -> Result<(Arc<Stream>, FrameBuilder), AwsError> {
-    authorize(svc, who, "PutRecordBatch", name)?;
     let mut v = Violations::default();
-    let name = check_name(&name.map(Cow::Borrowed), &mut v);
+    let name = check_name(name, &mut v);
     match records {
         None => v.required("records"),
         Some([]) => v.push("[]", "records", "Member must have length greater than or equal to 1"),
@@ -403,7 +403,7 @@ async fn put_record(svc: &Arc<Firehose>, who: &Principal, body: &[u8]) -> Result
         .map_err(|e| AwsError::serialization(format!("Could not parse the request: {e}")))?;
     authorize(svc, who, "PutRecord", input.name.as_deref())?;
     let mut v = Violations::default();
-    let name = check_name(&input.name, &mut v);
+    let name = check_name(input.name.as_deref(), &mut v);
     if input.record.is_none() {
         v.required("record");
     }

@@ -101,7 +101,7 @@ impl<'a> Scanner<'a> {
     /// A string of printable ASCII without escapes (keys, the stream name), else `None`.
     fn plain_str(&mut self) -> Option<&'a str> {
         let s = self.raw_str()?;
-        if s.iter().all(|&c| (0x20..0x7f).contains(&c) && c != b'\\') {
+        if s.iter().all(|c| (0x20..0x7f).contains(c)) {
             std::str::from_utf8(s).ok()
         } else {
             None

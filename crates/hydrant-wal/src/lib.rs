@@ -539,6 +539,15 @@ enum SegmentFile {
     Direct(direct::DirectFile),
 }
 
+impl SegmentFile {
+    fn sync_data(&self) -> std::io::Result<()> {
+        match self {
+            SegmentFile::Buffered(file) => file.sync_data(),
+            SegmentFile::Direct(file) => file.sync_data(),
+        }
+    }
+}
+
 /// Observer of group commit fsync durations.
 pub type SyncObserver = Box<dyn Fn(std::time::Duration) + Send>;
 
@@ -619,10 +628,7 @@ impl Writer {
         }
         let started = Instant::now();
         if self.fsync {
-            match file {
-                SegmentFile::Buffered(file) => file.sync_data()?,
-                SegmentFile::Direct(file) => file.sync_data()?,
-            }
+            file.sync_data()?;
         }
         let elapsed = started.elapsed();
         if let Some(observe) = &self.on_sync {
