@@ -36,14 +36,100 @@ pub enum GunzipError {
     Corrupt(#[from] std::io::Error),
 }
 
-/// Gunzips `data`, refusing output over `limit`.
+/// Gunzips `data`, refusing output over `limit`. Every member of a multi-member stream
+/// is read (RFC 1952 allows several; their outputs are concatenated).
+///
+/// A single-member stream whose trailer announces a size within the limit (what every
+/// Firehose delivery and Datadog client sends) is inflated in one call by libdeflate into
+/// a buffer of exactly that size: it takes about half miniz_oxide's instructions and
+/// allocates no 40 KiB inflate state per body (BENCHMARKS.md, intake, "sixth step").
+/// Anything else (several members, a size that does not match, damaged data) is read by
+/// flate2's streaming decoder, whose answer is then the one given.
 pub fn gunzip(data: &[u8], limit: u64) -> Result<Vec<u8>, GunzipError> {
+    if let Some(out) = inflate::whole_single_member(data, limit) {
+        return Ok(out);
+    }
     let mut out = Vec::with_capacity(data.len().saturating_mul(4).min(limit as usize));
-    let n = flate2::read::GzDecoder::new(data).take(limit + 1).read_to_end(&mut out)?;
+    let n = flate2::read::MultiGzDecoder::new(data).take(limit + 1).read_to_end(&mut out)?;
     if n as u64 > limit {
         return Err(GunzipError::TooLarge(limit));
     }
     Ok(out)
+}
+
+/// libdeflate's whole-buffer gzip decoding (the C library, through `libdeflate-sys`; the
+/// safe `libdeflater` wrapper does not report how much input a member used, which is how
+/// a second member is told from trailing garbage).
+mod inflate {
+    use std::cell::RefCell;
+
+    /// A decompressor per thread: libdeflate's is ~10 KiB, reused rather than allocated
+    /// (and zeroed) per body.
+    struct Decompressor(*mut libdeflate_sys::libdeflate_decompressor);
+
+    impl Drop for Decompressor {
+        fn drop(&mut self) {
+            // SAFETY: the pointer came from `libdeflate_alloc_decompressor`, is not null,
+            // and is freed once, here.
+            unsafe { libdeflate_sys::libdeflate_free_decompressor(self.0) }
+        }
+    }
+
+    thread_local! {
+        static DECOMPRESSOR: RefCell<Option<Decompressor>> = const { RefCell::new(None) };
+    }
+
+    /// The output of `data` when it is one gzip member that inflates to exactly the size its
+    /// trailer gives, within `limit`; `None` otherwise (the caller decodes it the slow way).
+    pub(super) fn whole_single_member(data: &[u8], limit: u64) -> Option<Vec<u8>> {
+        // A gzip member is at least a 10-byte header, an empty deflate block and the trailer.
+        if data.len() < 18 || data[0] != 0x1f || data[1] != 0x8b {
+            return None;
+        }
+        let announced = u32::from_le_bytes(data[data.len() - 4..].try_into().ok()?) as usize;
+        // Deflate expands at most ~1032:1, so a larger announcement is a lie (or a size
+        // modulo 4 GiB): not worth allocating for.
+        if announced as u64 > limit || announced > data.len().saturating_mul(1032) {
+            return None;
+        }
+        DECOMPRESSOR.with(|cell| {
+            let mut slot = cell.borrow_mut();
+            if slot.is_none() {
+                // SAFETY: no preconditions; a null result (out of memory) is checked.
+                let d = unsafe { libdeflate_sys::libdeflate_alloc_decompressor() };
+                if d.is_null() {
+                    return None;
+                }
+                *slot = Some(Decompressor(d));
+            }
+            let d = slot.as_ref()?.0;
+            let mut out: Vec<u8> = Vec::with_capacity(announced);
+            let (mut used_in, mut used_out) = (0usize, 0usize);
+            // SAFETY: `d` is a live decompressor owned by this thread; the input is a valid
+            // slice; the output pointer has `announced` bytes of capacity, of which
+            // libdeflate writes at most `announced` and reports how many in `used_out`.
+            let result = unsafe {
+                libdeflate_sys::libdeflate_gzip_decompress_ex(
+                    d,
+                    data.as_ptr().cast(),
+                    data.len(),
+                    out.as_mut_ptr().cast(),
+                    announced,
+                    &mut used_in,
+                    &mut used_out,
+                )
+            };
+            if result != libdeflate_sys::libdeflate_result_LIBDEFLATE_SUCCESS
+                || used_in != data.len()
+                || used_out != announced
+            {
+                return None;
+            }
+            // SAFETY: libdeflate initialized the first `used_out` (= `announced`) bytes.
+            unsafe { out.set_len(used_out) };
+            Some(out)
+        })
+    }
 }
 
 /// Decodes one Firehose record.
@@ -168,6 +254,35 @@ mod tests {
             Decoded::Logs(l) => l,
             Decoded::Nothing => panic!("no logs"),
         }
+    }
+
+    #[test]
+    fn gunzip_single_members_in_one_call_and_everything_else_streamed() {
+        let text: Vec<u8> = (0..200_000u32).flat_map(|i| format!("line {i}\n").into_bytes()).collect();
+        let one = gzip(&text);
+        assert_eq!(inflate::whole_single_member(&one, 8 << 20).as_deref(), Some(&text[..]));
+        assert_eq!(gunzip(&one, 8 << 20).unwrap(), text);
+        // Exactly at the limit, and one byte under it.
+        assert_eq!(gunzip(&one, text.len() as u64).unwrap(), text);
+        assert!(matches!(gunzip(&one, text.len() as u64 - 1), Err(GunzipError::TooLarge(_))));
+        // Two members, the same bytes twice: the one-call path must not stop after the
+        // first (its size and CRC match the last trailer's).
+        let two = [one.clone(), one.clone()].concat();
+        assert_eq!(inflate::whole_single_member(&two, 8 << 20), None);
+        assert_eq!(gunzip(&two, 8 << 20).unwrap(), [text.clone(), text.clone()].concat());
+        // Damage: a flipped CRC byte, a trailer that lies about the size, garbage after the
+        // member, a truncated body. None may come out as data.
+        let mut bad_crc = one.clone();
+        let n = bad_crc.len();
+        bad_crc[n - 8] ^= 1;
+        let mut bad_size = one.clone();
+        bad_size[n - 4] ^= 1;
+        let garbage = [one.clone(), b"not gzip at all".to_vec()].concat();
+        for bad in [&bad_crc[..], &bad_size[..], &garbage[..], &one[..n - 9]] {
+            assert_eq!(inflate::whole_single_member(bad, 8 << 20), None);
+            assert!(matches!(gunzip(bad, 8 << 20), Err(GunzipError::Corrupt(_))), "{:?}", gunzip(bad, 8 << 20));
+        }
+        assert_eq!(gunzip(&gzip(b""), 10).unwrap(), b"");
     }
 
     #[test]
