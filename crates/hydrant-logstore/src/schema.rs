@@ -162,10 +162,17 @@ impl Fields {
         json: &str,
         scratch: &mut Scratch,
     ) -> LogDoc {
-        let mut doc =
-            LogDoc::new(self.timestamp, log.timestamp_ms, json.len() + scratch.text_hint, scratch.values_hint);
+        // A quarter more than the previous document's terms: documents vary, and one that
+        // outgrew its buffers was copied as it grew.
+        let mut doc = LogDoc::new(
+            self.timestamp,
+            log.timestamp_ms,
+            json.len() + scratch.text_hint + scratch.text_hint / 4,
+            scratch.values_hint + scratch.values_hint / 4,
+        );
         doc.add_text(self.id, log.id);
-        let ambiguous = |doc: &mut LogDoc, marker: &str| doc.add_text(self.exists, marker);
+        // Which `amb:` markers the log gets, added with the other `exists` values at the end.
+        let (mut amb_reserved, mut amb_text, mut amb_tags) = (false, false, false);
         // No `exists` markers: `host:*` and the like are answered from the fast columns
         // (`ExistsQuery`), and the rare value too long to index flags the log instead.
         for (field, value) in [
@@ -178,7 +185,7 @@ impl Fields {
                 if v.len() <= MAX_TERM {
                     doc.add_text(field, v);
                 } else {
-                    ambiguous(&mut doc, amb::RESERVED);
+                    amb_reserved = true;
                 }
             }
         }
@@ -186,22 +193,26 @@ impl Fields {
         if log.status.len() <= MAX_TERM {
             doc.add_text(self.status_lc, fold_into(&mut scratch.buf, log.status));
         } else {
-            ambiguous(&mut doc, amb::RESERVED);
+            amb_reserved = true;
         }
         doc.add_text(self.message, log.message);
         if log.message.len() > MAX_TERM && WordIter::new(log.message).any(|(_, w)| w.len() > MAX_TERM) {
-            ambiguous(&mut doc, amb::TEXT);
+            amb_text = true;
         }
         // No `exists` markers for tags: `tags:*` is answered from the `tags` fast column
         // and `key:*` from the `tags_lc` terms that start with `key:` (BENCHMARKS.md: a
         // marker per tag cost as much to index as the tag).
+        // Values go in field order (`tags` before `tags_lc`, `attr` before `exists`): tantivy
+        // sorts a document's values by field, which for values already in order is one pass.
         for tag in tags {
             doc.add_text(self.tags, tag);
+        }
+        for tag in tags {
             let folded = fold_into(&mut scratch.buf, tag);
             if folded.len() <= MAX_TERM {
                 doc.add_text(self.tags_lc, folded);
             } else {
-                ambiguous(&mut doc, amb::TAGS);
+                amb_tags = true;
             }
         }
         scratch.buf.clear();
@@ -210,11 +221,18 @@ impl Fields {
             fields: self,
             path: &mut scratch.buf,
             term: &mut scratch.term,
+            markers: &mut scratch.markers,
             ambiguous: false,
         };
         flat.object(attributes);
-        if flat.ambiguous {
-            ambiguous(&mut doc, amb::ATTR);
+        let amb_attr = flat.ambiguous;
+        doc.values.append(&mut scratch.markers);
+        for (flagged, marker) in
+            [(amb_reserved, amb::RESERVED), (amb_text, amb::TEXT), (amb_tags, amb::TAGS), (amb_attr, amb::ATTR)]
+        {
+            if flagged {
+                doc.add_text(self.exists, marker);
+            }
         }
         doc.add_text(self.log, json);
         scratch.text_hint = doc.text.len().saturating_sub(json.len());
@@ -258,6 +276,8 @@ struct Parts<'a> {
 pub(crate) struct Scratch {
     buf: String,
     term: String,
+    /// The `exists` markers of the attributes, added after their `attr` terms.
+    markers: Vec<(Field, u32, u32)>,
     text_hint: usize,
     values_hint: usize,
 }
@@ -288,11 +308,17 @@ impl LogDoc {
     }
 
     fn add_text(&mut self, field: Field, value: &str) {
+        let value = self.push_text(field, value);
+        self.values.push(value);
+    }
+
+    /// Copies `value` into the text; the value's entry, for [`LogDoc::values`].
+    fn push_text(&mut self, field: Field, value: &str) -> (Field, u32, u32) {
         // A log's JSON is limited to well under 4 GiB by every receiver (and tantivy's
         // document store by far less), so the offsets fit in 32 bits.
         let start = u32::try_from(self.text.len()).expect("a log under 4 GiB");
         self.text.push_str(value);
-        self.values.push((field, start, value.len() as u32));
+        (field, start, value.len() as u32)
     }
 }
 
@@ -315,28 +341,31 @@ impl<'a> Value<'a> for LogValue<'a> {
     }
 }
 
-/// The values of a [`LogDoc`], the timestamp first.
+/// The values of a [`LogDoc`], the timestamp among them in field order.
 pub(crate) struct LogDocValues<'a> {
     doc: &'a LogDoc,
     next: usize,
+    timestamp_done: bool,
 }
 
 impl<'a> Iterator for LogDocValues<'a> {
     type Item = (Field, LogValue<'a>);
 
     fn next(&mut self) -> Option<Self::Item> {
-        let i = self.next;
-        self.next += 1;
-        if i == 0 {
-            return Some((self.doc.timestamp.0, LogValue::I64(self.doc.timestamp.1)));
+        let value = self.doc.values.get(self.next);
+        let (ts_field, ts) = self.doc.timestamp;
+        if !self.timestamp_done && value.is_none_or(|&(field, _, _)| field > ts_field) {
+            self.timestamp_done = true;
+            return Some((ts_field, LogValue::I64(ts)));
         }
-        let &(field, start, len) = self.doc.values.get(i - 1)?;
+        let &(field, start, len) = value?;
+        self.next += 1;
         let (start, len) = (start as usize, len as usize);
         Some((field, LogValue::Str(&self.doc.text[start..start + len])))
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {
-        let left = (self.doc.values.len() + 1).saturating_sub(self.next);
+        let left = self.doc.values.len() - self.next + usize::from(!self.timestamp_done);
         (left, Some(left))
     }
 }
@@ -346,7 +375,7 @@ impl Document for LogDoc {
     type FieldsValuesIter<'a> = LogDocValues<'a>;
 
     fn iter_fields_and_values(&self) -> LogDocValues<'_> {
-        LogDocValues { doc: self, next: 0 }
+        LogDocValues { doc: self, next: 0, timestamp_done: false }
     }
 }
 
@@ -396,6 +425,8 @@ struct Flattener<'a> {
     path: &'a mut String,
     /// The marker or term being added (the document copies it).
     term: &'a mut String,
+    /// `exists` markers, kept apart so that the document's values stay in field order.
+    markers: &'a mut Vec<(Field, u32, u32)>,
     ambiguous: bool,
 }
 
@@ -436,7 +467,7 @@ impl Flattener<'_> {
             self.term.clear();
             self.term.push_str(EXISTS_ATTR);
             self.term.push_str(self.path);
-            self.doc.add_text(self.fields.exists, &*self.term);
+            self.markers.push(self.doc.push_text(self.fields.exists, &*self.term));
         }
         match node {
             Node::Null => {}
@@ -695,6 +726,9 @@ mod tests {
             let from_json = fields.document_from_stored(json, &mut scratch).expect("parses");
             assert_eq!(from_log, from_json, "{json}");
             assert!(from_log.values.len() > 3, "{json}");
+            // In field order, so that tantivy's sort of the values is a single pass.
+            let order: Vec<Field> = from_log.iter_fields_and_values().map(|(f, _)| f).collect();
+            assert!(order.windows(2).all(|w| w[0] <= w[1]), "{json}: {order:?}");
         }
     }
 
