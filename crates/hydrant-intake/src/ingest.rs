@@ -235,6 +235,25 @@ impl Ingest {
         self.queued.load(Ordering::Relaxed)
     }
 
+    /// Whether a batch may be read at all. While the backlog is at its limit a batch is
+    /// refused before its body is read and decoded (work that would be thrown away, when
+    /// the CPU is what is short), unless it retries a request id already accepted: that is
+    /// answered as a duplicate without storing anything. [`Ingest::accept`] checks the limit
+    /// again with the batch's size.
+    pub fn admit(&self, request_id: Option<&str>) -> Result<(), IngestError> {
+        if self.queued_bytes() < self.max_queued {
+            return Ok(());
+        }
+        let accepted = request_id.is_some_and(|id| {
+            self.dedupe.lock().expect("dedupe poisoned").get(id).is_some_and(|(cell, _)| cell.initialized())
+        });
+        if accepted {
+            Ok(())
+        } else {
+            Err(IngestError::Overloaded)
+        }
+    }
+
     /// Accepts a batch: durable when this returns `Ok`. With a `request_id` already
     /// accepted, nothing is stored and `Duplicate` is answered.
     pub async fn accept(&self, logs: Vec<Log>, request_id: Option<&str>) -> Result<Accepted, IngestError> {
@@ -565,6 +584,23 @@ mod tests {
         assert_eq!(tail.recv().await.unwrap().message, "a");
         wait_for(&index, 2).await;
         assert_eq!(index.committed.lock().unwrap().0[0].tags, vec!["seen:yes"]);
+    }
+
+    #[tokio::test]
+    async fn a_full_backlog_refuses_batches_before_they_are_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let index = FileIndex::open(dir.path().join("index.json"));
+        // A one-byte limit and no commit for a while: the first batch fills the backlog.
+        let options = Options { max_queued_bytes: 1, commit_interval: Duration::from_secs(3600), ..options() };
+        let ingest = Ingest::open(dir.path(), index.clone(), options).unwrap();
+        assert!(ingest.admit(Some("req-1")).is_ok());
+        assert_eq!(ingest.accept(vec![log("a")], Some("req-1")).await.unwrap(), Accepted::Stored(1));
+        assert!(matches!(ingest.admit(Some("req-2")), Err(IngestError::Overloaded)));
+        assert!(matches!(ingest.admit(None), Err(IngestError::Overloaded)));
+        // A retry of the accepted batch is still answered, as a duplicate.
+        assert!(ingest.admit(Some("req-1")).is_ok());
+        assert_eq!(ingest.accept(vec![log("a")], Some("req-1")).await.unwrap(), Accepted::Duplicate);
+        assert!(matches!(ingest.accept(vec![log("b")], Some("req-2")).await, Err(IngestError::Overloaded)));
     }
 
     #[tokio::test]

@@ -98,6 +98,11 @@ async fn firehose(intake: Arc<Intake>, req: Request) -> Response {
         intake.metrics.refused("firehose", "auth");
         return firehose_answer(StatusCode::UNAUTHORIZED, &request_id, Some("Invalid or missing access key."));
     }
+    if let Err(e) = intake.ingest.admit(Some(&request_id).filter(|id| !id.is_empty()).map(String::as_str)) {
+        return overloaded(&intake, "firehose", e, |msg| {
+            firehose_answer(StatusCode::SERVICE_UNAVAILABLE, &request_id, Some(msg))
+        });
+    }
     let raw = match read_body(h, body, MAX_FIREHOSE_BODY).await {
         Ok(b) => b,
         Err(true) => {
@@ -172,6 +177,9 @@ async fn standard(intake: Arc<Intake>, query_key: Option<String>, req: Request) 
         }
         Some(_) => {}
     }
+    if let Err(e) = intake.ingest.admit(None) {
+        return overloaded(&intake, "v2", e, |m| dd_errors(StatusCode::SERVICE_UNAVAILABLE, m));
+    }
     let raw = match read_body(&parts.headers, body, MAX_V2_BODY).await {
         Ok(b) => b,
         Err(true) => return dd_errors(StatusCode::PAYLOAD_TOO_LARGE, "Payload too large: at most 5 MB uncompressed"),
@@ -201,6 +209,9 @@ async fn legacy(intake: Arc<Intake>, params: LegacyParams, req: Request) -> Resp
         None => return dd_errors(StatusCode::UNAUTHORIZED, "API key is missing"),
         Some(k) if !intake.keys.api_key_ok(&k) => return dd_errors(StatusCode::FORBIDDEN, "API key is invalid"),
         Some(_) => {}
+    }
+    if let Err(e) = intake.ingest.admit(None) {
+        return overloaded(&intake, "v1", e, |m| dd_errors(StatusCode::SERVICE_UNAVAILABLE, m));
     }
     let raw = match read_body(&parts.headers, body, MAX_V2_BODY).await {
         Ok(b) => b,

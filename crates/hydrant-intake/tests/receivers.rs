@@ -20,13 +20,18 @@ struct Running {
 }
 
 async fn start_in(dir: tempfile::TempDir) -> Running {
-    let config = IntakeConfig {
+    start_with(dir, |_| {}).await
+}
+
+async fn start_with(dir: tempfile::TempDir, adjust: impl FnOnce(&mut IntakeConfig)) -> Running {
+    let mut config = IntakeConfig {
         data_dir: dir.path().to_path_buf(),
         api_keys: vec![API.into()],
         app_keys: vec![APP.into()],
         commit_interval_ms: 50,
         ..Default::default()
     };
+    adjust(&mut config);
     let intake = Intake::start(config).unwrap().intake;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
@@ -485,4 +490,54 @@ async fn the_seed_pipeline_tags_the_seed_logs() {
     let resp =
         r.http.get(format!("{}/api/v1/logs/config/pipelines", r.base)).header("DD-API-KEY", API).send().await.unwrap();
     assert_eq!(resp.status(), 403);
+}
+
+/// While the backlog is at its limit, a batch is refused with 503 before its body is read
+/// (a body that is not even gzip gets 503, not 400), a retry of an accepted batch still
+/// gets its 200, and once the index commits, batches are taken again.
+#[tokio::test]
+async fn a_full_backlog_answers_503_before_reading_the_body() {
+    let r = start_with(tempfile::tempdir().unwrap(), |c| {
+        c.max_queued_bytes = 1;
+        c.commit_interval_ms = 2000;
+    })
+    .await;
+    assert_firehose_ok(firehose_post(&r, "/v1/input", "req-1", API, &[FLUENT_BIT_RECORD]).await, "req-1").await;
+    let garbage = |path: &str, firehose: bool| {
+        let mut req =
+            r.http.post(format!("{}{path}", r.base)).header("DD-API-KEY", API).header("Content-Encoding", "gzip");
+        if firehose {
+            req = req
+                .header("X-Amz-Firehose-Protocol-Version", "1.0")
+                .header("X-Amz-Firehose-Request-Id", "req-2")
+                .header("X-Amz-Firehose-Access-Key", API);
+        }
+        req.body("not gzip").send()
+    };
+    let resp = garbage("/v1/input", true).await.unwrap();
+    assert_eq!(resp.status(), 503);
+    let v: Value = resp.json().await.unwrap();
+    assert_eq!(v["requestId"], "req-2");
+    assert!(v["errorMessage"].as_str().unwrap().contains("overloaded"), "{v}");
+    for path in ["/api/v2/logs", "/v1/input"] {
+        let resp = garbage(path, false).await.unwrap();
+        assert_eq!(resp.status(), 503, "{path}");
+        let v: Value = resp.json().await.unwrap();
+        assert_eq!(v["errors"][0]["status"], "503", "{path}: {v}");
+    }
+    assert_firehose_ok(firehose_post(&r, "/v1/input", "req-1", API, &[FLUENT_BIT_RECORD]).await, "req-1").await;
+    // The commit empties the backlog: the same garbage now gets its 400.
+    let mut status = 0;
+    for _ in 0..100 {
+        status = garbage("/v1/input", true).await.unwrap().status().as_u16();
+        if status != 503 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(status, 400);
+    assert_eq!(
+        wait_for(&r, "kube_namespace:fargate-namespace OR @kubernetes.namespace_name:fargate-namespace", 1).await.len(),
+        1
+    );
 }
