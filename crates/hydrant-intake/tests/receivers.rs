@@ -499,7 +499,8 @@ async fn the_seed_pipeline_tags_the_seed_logs() {
 async fn a_full_backlog_answers_503_before_reading_the_body() {
     let r = start_with(tempfile::tempdir().unwrap(), |c| {
         c.max_queued_bytes = 1;
-        c.commit_interval_ms = 2000;
+        // Long enough that the first commit cannot come between the requests below.
+        c.commit_interval_ms = 5000;
     })
     .await;
     assert_firehose_ok(firehose_post(&r, "/v1/input", "req-1", API, &[FLUENT_BIT_RECORD]).await, "req-1").await;
@@ -528,7 +529,7 @@ async fn a_full_backlog_answers_503_before_reading_the_body() {
     assert_firehose_ok(firehose_post(&r, "/v1/input", "req-1", API, &[FLUENT_BIT_RECORD]).await, "req-1").await;
     // The commit empties the backlog: the same garbage now gets its 400.
     let mut status = 0;
-    for _ in 0..100 {
+    for _ in 0..200 {
         status = garbage("/v1/input", true).await.unwrap().status().as_u16();
         if status != 503 {
             break;
