@@ -40,7 +40,23 @@ struct Up {
 }
 
 /// Starts `hydrant up` with `extra` flags; returns once it printed its summary.
+///
+/// A port picked free can still be taken before `hydrant up` binds it: the kernel hands
+/// the same range out as the source ports of outgoing connections (this test's searches,
+/// the flow's own clients). Such a start is retried with new ports; any other failure is
+/// reported at once.
 fn start_up(dir: &Path, extra: &[&str]) -> Up {
+    for attempt in 1.. {
+        match try_start_up(dir, extra) {
+            Ok(up) => return up,
+            Err(log) if attempt < 3 && log.contains("Address already in use") => continue,
+            Err(log) => panic!("hydrant up did not start: {log}"),
+        }
+    }
+    unreachable!()
+}
+
+fn try_start_up(dir: &Path, extra: &[&str]) -> Result<Up, String> {
     let ports: Vec<String> = (0..4).map(|_| format!("127.0.0.1:{}", free_port())).collect();
     let mut child = Command::new(env!("CARGO_BIN_EXE_hydrant"))
         .arg("up")
@@ -80,12 +96,12 @@ fn start_up(dir: &Path, extra: &[&str]) -> Up {
         let done = line.starts_with("Ctrl-C");
         lines.push(line);
         if done {
-            return Up { process: Proc(child), intake, api_key, app_key };
+            return Ok(Up { process: Proc(child), intake, api_key, app_key });
         }
     }
     let _ = child.kill();
     let _ = child.wait();
-    panic!("hydrant up did not start: {lines:?}\n{}", std::fs::read_to_string(dir.join("up.log")).unwrap());
+    Err(format!("{lines:?}\n{}", std::fs::read_to_string(dir.join("up.log")).unwrap_or_default()))
 }
 
 async fn search(intake: &str, api: &str, app: &str, query: &str) -> Vec<Value> {
