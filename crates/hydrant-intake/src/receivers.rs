@@ -98,7 +98,7 @@ async fn firehose(intake: Arc<Intake>, req: Request) -> Response {
         intake.metrics.refused("firehose", "auth");
         return firehose_answer(StatusCode::UNAUTHORIZED, &request_id, Some("Invalid or missing access key."));
     }
-    if let Err(e) = intake.ingest.admit(Some(&request_id).filter(|id| !id.is_empty()).map(String::as_str)) {
+    if let Err(e) = intake.ingest.admit((!request_id.is_empty()).then_some(request_id.as_str())) {
         return overloaded(&intake, "firehose", e, |msg| {
             firehose_answer(StatusCode::SERVICE_UNAVAILABLE, &request_id, Some(msg))
         });

@@ -277,7 +277,7 @@ pub(crate) struct Scratch {
     buf: String,
     term: String,
     /// The `exists` markers of the attributes, added after their `attr` terms.
-    markers: Vec<(Field, u32, u32)>,
+    markers: Vec<Span>,
     text_hint: usize,
     values_hint: usize,
 }
@@ -290,11 +290,13 @@ pub(crate) struct Scratch {
 /// intake indexer's time after parsing (and, growing, most of its fresh pages), and
 /// reading it back a few percent of tantivy's. This document is sized from the previous
 /// one and read back by slicing.
+/// A text value of a [`LogDoc`]: its field, and its start and length in the document's text.
+type Span = (Field, u32, u32);
+
 #[cfg_attr(test, derive(Debug, PartialEq))]
 pub(crate) struct LogDoc {
     text: String,
-    /// (field, start, length) in `text`.
-    values: Vec<(Field, u32, u32)>,
+    values: Vec<Span>,
     timestamp: (Field, i64),
 }
 
@@ -313,7 +315,7 @@ impl LogDoc {
     }
 
     /// Copies `value` into the text; the value's entry, for [`LogDoc::values`].
-    fn push_text(&mut self, field: Field, value: &str) -> (Field, u32, u32) {
+    fn push_text(&mut self, field: Field, value: &str) -> Span {
         // A log's JSON is limited to well under 4 GiB by every receiver (and tantivy's
         // document store by far less), so the offsets fit in 32 bits.
         let start = u32::try_from(self.text.len()).expect("a log under 4 GiB");
@@ -426,7 +428,7 @@ struct Flattener<'a> {
     /// The marker or term being added (the document copies it).
     term: &'a mut String,
     /// `exists` markers, kept apart so that the document's values stay in field order.
-    markers: &'a mut Vec<(Field, u32, u32)>,
+    markers: &'a mut Vec<Span>,
     ambiguous: bool,
 }
 

@@ -46,14 +46,15 @@ struct Up {
 /// the flow's own clients). Such a start is retried with new ports; any other failure is
 /// reported at once.
 fn start_up(dir: &Path, extra: &[&str]) -> Up {
-    for attempt in 1.. {
+    const ATTEMPTS: usize = 3;
+    for attempt in 1..=ATTEMPTS {
         match try_start_up(dir, extra) {
             Ok(up) => return up,
-            Err(log) if attempt < 3 && log.contains("Address already in use") => continue,
+            Err(log) if attempt < ATTEMPTS && log.contains("Address already in use") => continue,
             Err(log) => panic!("hydrant up did not start: {log}"),
         }
     }
-    unreachable!()
+    unreachable!("the last attempt returns or panics")
 }
 
 fn try_start_up(dir: &Path, extra: &[&str]) -> Result<Up, String> {
