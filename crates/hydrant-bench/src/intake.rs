@@ -449,6 +449,10 @@ pub fn run(args: Args, server: &tokio::runtime::Handle, clients: &tokio::runtime
         stages(&batches, args.stage_logs, &dir.path().join("stages"))?;
         std::fs::remove_dir_all(dir.path().join("stages"))?;
     }
+    if args.seconds <= 0.0 {
+        // Only the stage figures were asked for.
+        return Ok(());
+    }
 
     let config = IntakeConfig {
         data_dir: dir.path().join("data"),
