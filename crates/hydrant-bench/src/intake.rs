@@ -55,6 +55,12 @@ pub struct Args {
     /// Logs run through the single-threaded stage breakdown (0: skip it).
     #[arg(long, default_value_t = 100_000)]
     stage_logs: usize,
+    /// Offered load in logs/s, batches spread evenly over the clients (open loop: a
+    /// client that fell behind sends at once); 0: every client sends its next batch as
+    /// soon as the last is answered (closed loop). A rate the intake sustains leaves no
+    /// backlog at the end of the load, so this finds the rate it keeps up with.
+    #[arg(long, default_value_t = 0.0)]
+    rate: f64,
 }
 
 /// One gzip'd Firehose request body.
@@ -317,8 +323,16 @@ struct ClientRun {
     refused: usize,
 }
 
+/// When a paced client sends its batches: the first at `first`, then one per `every`.
+#[derive(Clone, Copy)]
+struct Pace {
+    first: Instant,
+    every: Duration,
+}
+
 /// Posts batches in turn until `until`, each with a new request id; a 503 is retried
-/// with the same id after 50 ms, as Firehose retries. Latency includes the retries.
+/// with the same id after 50 ms, as Firehose retries. Latency includes the retries and,
+/// for a paced client, any time the batch waited behind the schedule.
 async fn client(
     http: reqwest::Client,
     url: String,
@@ -326,14 +340,25 @@ async fn client(
     name: String,
     offset: usize,
     until: Instant,
+    pace: Option<Pace>,
 ) -> anyhow::Result<ClientRun> {
     let mut run = ClientRun { latencies: Vec::new(), logs: 0, refused: 0 };
     let mut n = 0;
     while Instant::now() < until {
         let b = &batches[(offset + n) % batches.len()];
         let id = format!("{name}-{n}");
+        let started = match pace {
+            Some(p) => {
+                let due = p.first + p.every * n as u32;
+                if due >= until {
+                    break;
+                }
+                tokio::time::sleep_until(due.into()).await;
+                due
+            }
+            None => Instant::now(),
+        };
         n += 1;
-        let started = Instant::now();
         loop {
             let resp = http
                 .post(&url)
@@ -363,7 +388,8 @@ async fn client(
     Ok(run)
 }
 
-/// All clients for `secs`: (acknowledged logs, latencies, 503 answers).
+/// All clients for `secs`, at `rate` logs/s if it is not 0: (acknowledged logs, latencies,
+/// 503 answers).
 async fn load(
     url: &str,
     batches: &Arc<Vec<Batch>>,
@@ -371,12 +397,25 @@ async fn load(
     per_client: usize,
     phase: &str,
     secs: f64,
+    rate: f64,
 ) -> anyhow::Result<(usize, Vec<Duration>, usize)> {
-    let until = Instant::now() + Duration::from_secs_f64(secs);
+    let start = Instant::now();
+    let until = start + Duration::from_secs_f64(secs);
+    // Each client sends one batch per `every`; the clients are staggered over it.
+    let every = (rate > 0.0).then(|| Duration::from_secs_f64(clients as f64 * batches[0].logs as f64 / rate));
     let tasks: Vec<_> = (0..clients)
         .map(|c| {
             let http = reqwest::Client::builder().pool_max_idle_per_host(1).build().expect("client");
-            tokio::spawn(client(http, url.to_string(), batches.clone(), format!("{phase}-{c}"), c * per_client, until))
+            let pace = every.map(|every| Pace { first: start + every * c as u32 / clients as u32, every });
+            tokio::spawn(client(
+                http,
+                url.to_string(),
+                batches.clone(),
+                format!("{phase}-{c}"),
+                c * per_client,
+                until,
+                pace,
+            ))
         })
         .collect();
     let (mut logs, mut lat, mut refused) = (0, Vec::new(), 0);
@@ -483,19 +522,22 @@ pub fn run(args: Args, server: &tokio::runtime::Handle, clients: &tokio::runtime
     })?;
 
     // Warm up (connections, allocator, first segments), then let the index catch up.
-    let run_load = |phase: &'static str, secs: f64| {
+    let run_load = |phase: &'static str, secs: f64, rate: f64| {
         let (url, batches) = (url.clone(), batches.clone());
         let (n, per) = (args.clients, args.batches.max(1));
-        clients.block_on(async move { load(&url, &batches, n, per, phase, secs).await })
+        clients.block_on(async move { load(&url, &batches, n, per, phase, secs, rate).await })
     };
-    let (warm, _, _) = run_load("warmup", 1.0)?;
+    let (warm, _, _) = run_load("warmup", 1.0, 0.0)?;
     wait_indexed(&intake, warm as u64, Duration::from_secs(300))?;
     let before = intake.store.count()?;
 
     let cpu_before = cpu::snapshot();
     let steal_before = cpu::steal_ms();
     let started = Instant::now();
-    let (acked, mut lat, refused) = run_load("peak", args.seconds)?;
+    if args.rate > 0.0 {
+        println!("offered load: {:.0} logs/s, batches paced over the clients", args.rate);
+    }
+    let (acked, mut lat, refused) = run_load("peak", args.seconds, args.rate)?;
     let acked_at = started.elapsed();
     let cpu_acked = cpu::snapshot();
     let backlog = intake.ingest.queued_bytes();
