@@ -94,6 +94,11 @@ pub enum IngestError {
     /// The write-ahead log failed: 503.
     #[error("logs could not be made durable: {0}")]
     Storage(String),
+    /// The batch itself was refused while it was read ([`Ingest::accept_from`]'s
+    /// producer failed: a bad record, too many events): the receiver's 4xx. Nothing of
+    /// the batch was stored.
+    #[error("{0}")]
+    Rejected(String),
 }
 
 /// What happened to an accepted batch.
@@ -257,8 +262,31 @@ impl Ingest {
     /// Accepts a batch: durable when this returns `Ok`. With a `request_id` already
     /// accepted, nothing is stored and `Duplicate` is answered.
     pub async fn accept(&self, logs: Vec<Log>, request_id: Option<&str>) -> Result<Accepted, IngestError> {
+        self.accept_from(logs.len(), request_id, |push| {
+            logs.into_iter().for_each(push);
+            Ok(())
+        })
+        .await
+    }
+
+    /// Accepts the logs that `produce` hands to its callback, about `hint` of them, as
+    /// [`Ingest::accept`] does. Each log goes through the pipeline, into its record and its
+    /// document as soon as it is produced, while it is still in cache: a batch decoded
+    /// whole first (500 logs, ~1 MB of `Log`s) was partly evicted by the time it was
+    /// stored, when tantivy's threads share the core. If `produce` fails, the batch is
+    /// refused whole ([`IngestError::Rejected`]) and nothing of it is stored. For a
+    /// request id already accepted, `produce` is not called.
+    pub async fn accept_from<F>(
+        &self,
+        hint: usize,
+        request_id: Option<&str>,
+        produce: F,
+    ) -> Result<Accepted, IngestError>
+    where
+        F: FnOnce(&mut dyn FnMut(Log)) -> Result<(), String>,
+    {
         let Some(id) = request_id else {
-            return self.store(logs, None).await;
+            return self.store(hint, produce, None).await;
         };
         let cell = {
             let mut d = self.dedupe.lock().expect("dedupe poisoned");
@@ -266,52 +294,57 @@ impl Ingest {
         };
         let mut outcome = Accepted::Duplicate;
         cell.get_or_try_init(|| async {
-            outcome = self.store(logs, Some(id)).await?;
+            outcome = self.store(hint, produce, Some(id)).await?;
             Ok::<(), IngestError>(())
         })
         .await?;
         Ok(outcome)
     }
 
-    async fn store(&self, logs: Vec<Log>, request_id: Option<&str>) -> Result<Accepted, IngestError> {
-        let n = logs.len();
-        if n == 0 {
-            return Ok(Accepted::Stored(0));
-        }
+    async fn store<F>(&self, hint: usize, produce: F, request_id: Option<&str>) -> Result<Accepted, IngestError>
+    where
+        F: FnOnce(&mut dyn FnMut(Log)) -> Result<(), String>,
+    {
         let transform = self.transform.read().expect("transform poisoned").clone();
         // Each record is preceded by its 4-byte length; 1/8 more for batches of longer logs;
         // past 16 MiB the frame grows as it is written.
-        let hint = self.record_bytes_hint.load(Ordering::Relaxed);
-        let capacity = n.saturating_mul(hint + hint / 8 + 4).min(16 << 20);
+        let record_hint = self.record_bytes_hint.load(Ordering::Relaxed);
+        let capacity = hint.saturating_mul(record_hint + record_hint / 8 + 4).min(16 << 20);
         let mut frame = FrameBuilder::with_meta(GENERATION, now_ms(), request_id.unwrap_or("").as_bytes(), capacity);
         let prepare = self.queued_bytes() < self.max_queued / PREPARE_BELOW_FRACTION;
         let mut preparer = if prepare { self.index.preparer() } else { None };
-        let mut for_tail = (self.tail.receiver_count() > 0).then(|| Vec::with_capacity(n));
+        let mut for_tail = (self.tail.receiver_count() > 0).then(|| Vec::with_capacity(hint));
         // One pass per log, all stages at once (pipeline, record, document, free), so that
-        // a log is read while it is still in cache (a batch's logs are larger than a core's
-        // L2); on this machine the gain is within the noise (BENCHMARKS.md, "fifth step").
-        for mut log in logs {
-            transform(&mut log);
-            // Serializing a `Log` does not fail, so every log gets its record and the
-            // indexer needs nothing but the entry (or the documents).
-            frame.push_with(|buf| {
-                let start = buf.len();
-                hydrant_log::json::write_log(buf, &log);
-                if let Some(p) = preparer.as_mut() {
-                    // `write_log` writes UTF-8; were it ever not, the indexer reads the
-                    // records instead (and skips what is not a log).
-                    match std::str::from_utf8(&buf[start..]) {
-                        Ok(json) => p.push(&log, json),
-                        Err(_) => preparer = None,
+        // a log is read while it is still in cache.
+        let produced = {
+            let mut push = |mut log: Log| {
+                transform(&mut log);
+                // Serializing a `Log` does not fail, so every log gets its record and the
+                // indexer needs nothing but the entry (or the documents).
+                frame.push_with(|buf| {
+                    let start = buf.len();
+                    hydrant_log::json::write_log(buf, &log);
+                    if let Some(p) = preparer.as_mut() {
+                        // `write_log` writes UTF-8; were it ever not, the indexer reads the
+                        // records instead (and skips what is not a log).
+                        match std::str::from_utf8(&buf[start..]) {
+                            Ok(json) => p.push(&log, json),
+                            Err(_) => preparer = None,
+                        }
                     }
+                    true
+                });
+                if let Some(tail) = for_tail.as_mut() {
+                    tail.push(log);
                 }
-                true
-            });
-            if let Some(tail) = for_tail.as_mut() {
-                tail.push(log);
-            }
+            };
+            produce(&mut push)
+        };
+        produced.map_err(IngestError::Rejected)?;
+        let n = frame.len();
+        if n == 0 {
+            return Ok(Accepted::Stored(0));
         }
-        debug_assert_eq!(frame.len(), n);
         let prepared = preparer.map(|p| p.finish());
         let bytes = frame.data_bytes() as u64;
         self.record_bytes_hint.store((bytes as usize / n).clamp(64, 4096), Ordering::Relaxed);

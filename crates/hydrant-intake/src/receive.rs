@@ -65,6 +65,20 @@ pub fn common_attributes(header: &str) -> Result<Vec<(String, String)>, String> 
 /// attributes as tags.
 pub fn firehose_logs(body: &FirehoseBody<'_>, ctx: &FirehoseContext, now_ms: i64) -> Result<Vec<Log>, String> {
     let mut logs = Vec::with_capacity(body.records.len());
+    firehose_each(body, ctx, now_ms, |log| logs.push(log))?;
+    Ok(logs)
+}
+
+/// [`firehose_logs`], each log handed to `each` as soon as it is decoded (the intake stores
+/// it before decoding the next: [`crate::ingest::Ingest::accept_from`]). On an error some
+/// logs may have been handed over already; the caller drops the batch.
+pub fn firehose_each(
+    body: &FirehoseBody<'_>,
+    ctx: &FirehoseContext,
+    now_ms: i64,
+    mut each: impl FnMut(Log),
+) -> Result<(), String> {
+    let mut events = 0;
     // One buffer for every record's bytes (what is kept of a record is parsed out of it).
     let mut data = Vec::new();
     for (i, r) in body.records.iter().enumerate() {
@@ -76,6 +90,10 @@ pub fn firehose_logs(body: &FirehoseBody<'_>, ctx: &FirehoseContext, now_ms: i64
             Decoded::Logs(maps) => maps,
             Decoded::Nothing => continue,
         };
+        events += maps.len();
+        if events > MAX_FIREHOSE_EVENTS {
+            return Err(format!("more than {MAX_FIREHOSE_EVENTS} events in one request"));
+        }
         for mut attrs in maps {
             if let Some(arn) = &ctx.source_arn {
                 set_path(&mut attrs, &["aws", "firehose", "arn"], Value::String(arn.clone()));
@@ -87,13 +105,10 @@ pub fn firehose_logs(body: &FirehoseBody<'_>, ctx: &FirehoseContext, now_ms: i64
                 log.add_tag(&format!("{k}:{v}"));
             }
             truncate(&mut log);
-            logs.push(log);
-        }
-        if logs.len() > MAX_FIREHOSE_EVENTS {
-            return Err(format!("more than {MAX_FIREHOSE_EVENTS} events in one request"));
+            each(log);
         }
     }
-    Ok(logs)
+    Ok(())
 }
 
 /// Sets a nested attribute, creating objects on the way (an existing non-object is

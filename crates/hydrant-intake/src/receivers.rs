@@ -9,6 +9,7 @@ use axum::extract::{Query, Request, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use http_body_util::BodyExt;
+use hydrant_log::Log;
 use serde_json::json;
 
 use crate::ingest::IngestError;
@@ -129,18 +130,18 @@ async fn firehose(intake: Arc<Intake>, req: Request) -> Response {
             },
         },
     };
-    let logs = match receive::firehose_logs(&parsed, &ctx, now_ms()) {
-        Ok(l) => l,
-        Err(e) if e.starts_with("more than") => {
-            return firehose_answer(StatusCode::PAYLOAD_TOO_LARGE, &request_id, Some(&e));
-        }
-        Err(e) => return firehose_answer(StatusCode::BAD_REQUEST, &request_id, Some(&e)),
-    };
-    match intake.ingest.accept(logs, Some(&request_id)).await {
+    // Each log is stored as it is decoded; a bad record refuses the whole request.
+    let now = now_ms();
+    let produce = |push: &mut dyn FnMut(Log)| receive::firehose_each(&parsed, &ctx, now, push);
+    match intake.ingest.accept_from(parsed.records.len(), Some(&request_id), produce).await {
         Ok(outcome) => {
             intake.metrics.accepted("firehose", outcome);
             firehose_answer(StatusCode::OK, &request_id, None)
         }
+        Err(IngestError::Rejected(e)) if e.starts_with("more than") => {
+            firehose_answer(StatusCode::PAYLOAD_TOO_LARGE, &request_id, Some(&e))
+        }
+        Err(IngestError::Rejected(e)) => firehose_answer(StatusCode::BAD_REQUEST, &request_id, Some(&e)),
         Err(e) => overloaded(&intake, "firehose", e, |msg| {
             firehose_answer(StatusCode::SERVICE_UNAVAILABLE, &request_id, Some(msg))
         }),
