@@ -159,9 +159,10 @@ fn receiving_side(
                 pipeline.apply(&mut log);
                 write(&mut frame, &log);
             })
-            .map_err(anyhow::Error::msg)?;
+            .map_err(|e| anyhow::anyhow!("{e:?}"))?;
         } else {
-            let mut logs = hydrant_intake::receive::firehose_logs(&body, ctx, now_ms()).map_err(anyhow::Error::msg)?;
+            let mut logs =
+                hydrant_intake::receive::firehose_logs(&body, ctx, now_ms()).map_err(|e| anyhow::anyhow!("{e:?}"))?;
             for log in &mut logs {
                 pipeline.apply(log);
             }
@@ -193,7 +194,8 @@ fn stages(batches: &[Batch], n: usize, dir: &Path) -> anyhow::Result<()> {
         let s = Instant::now();
         let raw = hydrant_intake::decode::gunzip(&b.body, 96 << 20)?;
         let body: FirehoseBody = serde_json::from_slice(&raw)?;
-        let mut logs = hydrant_intake::receive::firehose_logs(&body, &ctx, now_ms()).map_err(anyhow::Error::msg)?;
+        let mut logs =
+            hydrant_intake::receive::firehose_logs(&body, &ctx, now_ms()).map_err(|e| anyhow::anyhow!("{e:?}"))?;
         t[0] += s.elapsed();
         let s = Instant::now();
         for l in &mut logs {
@@ -225,7 +227,8 @@ fn stages(batches: &[Batch], n: usize, dir: &Path) -> anyhow::Result<()> {
     for b in batches.iter().cycle().take(i) {
         let raw = hydrant_intake::decode::gunzip(&b.body, 96 << 20)?;
         let body: FirehoseBody = serde_json::from_slice(&raw)?;
-        let logs = hydrant_intake::receive::firehose_logs(&body, &ctx, now_ms()).map_err(anyhow::Error::msg)?;
+        let logs =
+            hydrant_intake::receive::firehose_logs(&body, &ctx, now_ms()).map_err(|e| anyhow::anyhow!("{e:?}"))?;
         for mut l in logs {
             pipeline.apply(&mut l);
             all_json.push(serde_json::to_string(&l)?);

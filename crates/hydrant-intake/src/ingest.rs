@@ -19,6 +19,8 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::{broadcast, oneshot, OnceCell};
 use uuid::Uuid;
 
+use crate::receive::BodyError;
+
 /// Where acknowledged logs go to be searched.
 pub trait Index: Send + Sync + 'static {
     /// Adds logs (searchable after the next commit).
@@ -97,8 +99,8 @@ pub enum IngestError {
     /// The batch itself was refused while it was read ([`Ingest::accept_from`]'s
     /// producer failed: a bad record, too many events): the receiver's 4xx. Nothing of
     /// the batch was stored.
-    #[error("{0}")]
-    Rejected(String),
+    #[error("the batch was refused as it was read: {0:?}")]
+    Rejected(BodyError),
 }
 
 /// What happened to an accepted batch.
@@ -283,7 +285,7 @@ impl Ingest {
         produce: F,
     ) -> Result<Accepted, IngestError>
     where
-        F: FnOnce(&mut dyn FnMut(Log)) -> Result<(), String>,
+        F: FnOnce(&mut dyn FnMut(Log)) -> Result<(), BodyError>,
     {
         let Some(id) = request_id else {
             return self.store(hint, produce, None).await;
@@ -303,7 +305,7 @@ impl Ingest {
 
     async fn store<F>(&self, hint: usize, produce: F, request_id: Option<&str>) -> Result<Accepted, IngestError>
     where
-        F: FnOnce(&mut dyn FnMut(Log)) -> Result<(), String>,
+        F: FnOnce(&mut dyn FnMut(Log)) -> Result<(), BodyError>,
     {
         let transform = self.transform.read().expect("transform poisoned").clone();
         // Each record is preceded by its 4-byte length; 1/8 more for batches of longer logs;

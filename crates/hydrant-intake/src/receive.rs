@@ -63,7 +63,7 @@ pub fn common_attributes(header: &str) -> Result<Vec<(String, String)>, String> 
 /// The logs of a Firehose body: every record decoded, preprocessed, given
 /// `source:aws service:aws` unless it says otherwise, `aws.firehose.arn`, and the common
 /// attributes as tags.
-pub fn firehose_logs(body: &FirehoseBody<'_>, ctx: &FirehoseContext, now_ms: i64) -> Result<Vec<Log>, String> {
+pub fn firehose_logs(body: &FirehoseBody<'_>, ctx: &FirehoseContext, now_ms: i64) -> Result<Vec<Log>, BodyError> {
     let mut logs = Vec::with_capacity(body.records.len());
     firehose_each(body, ctx, now_ms, |log| logs.push(log))?;
     Ok(logs)
@@ -77,7 +77,7 @@ pub fn firehose_each(
     ctx: &FirehoseContext,
     now_ms: i64,
     mut each: impl FnMut(Log),
-) -> Result<(), String> {
+) -> Result<(), BodyError> {
     let mut events = 0;
     // One buffer for every record's bytes (what is kept of a record is parsed out of it).
     let mut data = Vec::new();
@@ -85,14 +85,14 @@ pub fn firehose_each(
         data.clear();
         base64_simd::STANDARD
             .decode_append(r.data.as_bytes(), &mut data)
-            .map_err(|_| format!("records[{i}].data is not valid base64"))?;
-        let maps = match decode::record(&data).map_err(|e| format!("records[{i}]: {e}"))? {
+            .map_err(|_| BodyError::Malformed(format!("records[{i}].data is not valid base64")))?;
+        let maps = match decode::record(&data).map_err(|e| BodyError::Malformed(format!("records[{i}]: {e}")))? {
             Decoded::Logs(maps) => maps,
             Decoded::Nothing => continue,
         };
         events += maps.len();
         if events > MAX_FIREHOSE_EVENTS {
-            return Err(format!("more than {MAX_FIREHOSE_EVENTS} events in one request"));
+            return Err(BodyError::TooMany(events));
         }
         for mut attrs in maps {
             if let Some(arn) = &ctx.source_arn {
@@ -129,7 +129,7 @@ fn set_path(map: &mut Map<String, Value>, path: &[&str], value: Value) {
 /// Why a `/api/v2/logs` body was refused.
 #[derive(Debug, PartialEq)]
 pub enum BodyError {
-    /// Not JSON, or not objects: 400.
+    /// Not JSON, or not objects (a Firehose record: not base64, not a log): 400.
     Malformed(String),
     /// Too many entries: 413.
     TooMany(usize),
@@ -296,7 +296,9 @@ mod tests {
     fn firehose_bad_base64_is_refused() {
         let body =
             FirehoseBody { request_id: "r".into(), timestamp: 0, records: vec![FirehoseRecord { data: "!!".into() }] };
-        assert!(firehose_logs(&body, &FirehoseContext::default(), 0).unwrap_err().contains("base64"));
+        assert!(
+            matches!(firehose_logs(&body, &FirehoseContext::default(), 0), Err(BodyError::Malformed(m)) if m.contains("base64"))
+        );
     }
 
     #[test]

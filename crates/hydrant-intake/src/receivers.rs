@@ -13,7 +13,7 @@ use hydrant_log::Log;
 use serde_json::json;
 
 use crate::ingest::IngestError;
-use crate::receive::{self, BodyError, FirehoseBody, FirehoseContext, LegacyParams};
+use crate::receive::{self, BodyError, FirehoseBody, FirehoseContext, LegacyParams, MAX_FIREHOSE_EVENTS};
 use crate::Intake;
 
 /// Largest Firehose request body (64 MiB of records in base64, plus framing).
@@ -138,10 +138,14 @@ async fn firehose(intake: Arc<Intake>, req: Request) -> Response {
             intake.metrics.accepted("firehose", outcome);
             firehose_answer(StatusCode::OK, &request_id, None)
         }
-        Err(IngestError::Rejected(e)) if e.starts_with("more than") => {
-            firehose_answer(StatusCode::PAYLOAD_TOO_LARGE, &request_id, Some(&e))
+        Err(IngestError::Rejected(BodyError::TooMany(_))) => firehose_answer(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            &request_id,
+            Some(&format!("more than {MAX_FIREHOSE_EVENTS} events in one request")),
+        ),
+        Err(IngestError::Rejected(BodyError::Malformed(e))) => {
+            firehose_answer(StatusCode::BAD_REQUEST, &request_id, Some(&e))
         }
-        Err(IngestError::Rejected(e)) => firehose_answer(StatusCode::BAD_REQUEST, &request_id, Some(&e)),
         Err(e) => overloaded(&intake, "firehose", e, |msg| {
             firehose_answer(StatusCode::SERVICE_UNAVAILABLE, &request_id, Some(msg))
         }),

@@ -206,12 +206,21 @@ async fn firehose_bad_input_gets_firehose_shaped_errors() {
     }
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(search(&r, "good").await.is_empty());
+    // More events than a request may hold (one record of newline-delimited JSON): 413 in
+    // Firehose's shape, and none of them stored.
+    let many = "{\"message\":\"toomany\"}\n".repeat(hydrant_intake::receive::MAX_FIREHOSE_EVENTS + 1);
+    let resp = firehose_post(&r, "/v1/input", "many", API, &[many.as_bytes()]).await;
+    assert_eq!(resp.status(), 413);
+    let v: Value = resp.json().await.unwrap();
+    assert_eq!(v["requestId"], "many");
+    assert!(v["errorMessage"].as_str().unwrap().contains("more than"));
     // The refused batch's request id is not taken: a retry with good records is stored,
     // and only those (the good record before the bad one was not kept either).
     let resp = firehose_post(&r, "/v1/input", "b", API, &[b"good again"]).await;
     assert_firehose_ok(resp, "b").await;
     assert_eq!(wait_for(&r, "again", 1).await.len(), 1);
     assert_eq!(search(&r, "good").await.len(), 1);
+    assert!(search(&r, "toomany").await.is_empty());
 }
 
 async fn v2_post(r: &Running, key: Option<&str>, body: Vec<u8>, gzip_it: bool) -> reqwest::Response {
