@@ -50,6 +50,12 @@ pub trait Index: Send + Sync + 'static {
         let _ = prepared;
         anyhow::bail!("this index builds no documents ahead")
     }
+    /// Memory held by prepared documents handed over and not indexed yet: how far the index
+    /// is behind. Receivers hold new batches while it is over
+    /// [`Options::max_unindexed_bytes`]. 0 (the default) for an index without a [`Preparer`].
+    fn unindexed_bytes(&self) -> u64 {
+        0
+    }
     /// Makes everything added durable, recording `payload` with it.
     fn commit(&self, payload: &str) -> anyhow::Result<()>;
     /// The payload of the last commit.
@@ -73,8 +79,9 @@ pub trait Preparer: Send {
 /// is handed the records and builds the documents itself. A built document takes about
 /// three times the memory of the log's JSON, so the backlog's memory stays within about
 /// 1.5 times the limit (with the default 1 GiB: at most 256 MiB of it as documents). The
-/// fraction is large because a backlog is the normal state under sustained load (the
-/// indexer is the slower side), and the records path costs the indexer a parse per log.
+/// fraction is large because the records path costs the indexer a parse per log. Since
+/// receivers wait while the index is behind ([`Options::max_unindexed_bytes`]), the
+/// backlog reaches it only when the index stalls for longer than [`MAX_HOLD`].
 const PREPARE_BELOW_FRACTION: u64 = 4;
 
 /// Firehose's longest retry window (RetryOptions.DurationInSeconds max 7200 s), plus margin:
@@ -130,6 +137,7 @@ pub struct Ingest {
     tail: broadcast::Sender<Arc<Log>>,
     queued: Arc<AtomicU64>,
     max_queued: u64,
+    max_unindexed: u64,
     to_indexer: std::sync::mpsc::Sender<ToIndex>,
     /// Bytes per record of the last batch: a frame is sized for its batch up front
     /// rather than grown (and copied) as its records are written.
@@ -146,7 +154,18 @@ pub struct Options {
     pub fsync: bool,
     /// Size of the log's segment files.
     pub segment_bytes: u64,
+    /// Memory of prepared documents the index may be behind by ([`Index::unindexed_bytes`])
+    /// before new batches wait, unread, for it to catch up (at most [`MAX_HOLD`]).
+    pub max_unindexed_bytes: u64,
 }
+
+/// The longest a batch waits for the index to catch up ([`Options::max_unindexed_bytes`])
+/// before it is stored anyway: a stuck index then fills the backlog, and
+/// [`Options::max_queued_bytes`] answers 503, rather than every request hanging.
+pub const MAX_HOLD: Duration = Duration::from_secs(5);
+
+/// How often a held batch looks whether the index caught up.
+const HOLD_POLL: Duration = Duration::from_millis(2);
 
 impl Default for Options {
     fn default() -> Self {
@@ -155,6 +174,7 @@ impl Default for Options {
             commit_interval: Duration::from_millis(500),
             fsync: true,
             segment_bytes: 64 << 20,
+            max_unindexed_bytes: 64 << 20,
         }
     }
 }
@@ -222,6 +242,7 @@ impl Ingest {
             tail: broadcast::channel(4096).0,
             queued,
             max_queued: options.max_queued_bytes,
+            max_unindexed: options.max_unindexed_bytes,
             to_indexer: tx,
             record_bytes_hint: std::sync::atomic::AtomicUsize::new(512),
         }))
@@ -307,6 +328,7 @@ impl Ingest {
     where
         F: FnOnce(&mut dyn FnMut(Log)) -> Result<(), BodyError>,
     {
+        self.hold_while_index_behind().await;
         let transform = self.transform.read().expect("transform poisoned").clone();
         // Each record is preceded by its 4-byte length; 1/8 more for batches of longer logs;
         // past 16 MiB the frame grows as it is written.
@@ -393,6 +415,28 @@ impl Ingest {
             let _ = self.tail.send(Arc::new(log));
         }
         Ok(Accepted::Stored(n))
+    }
+}
+
+impl Ingest {
+    /// Waits, before a batch is decoded, while the index is behind by more than
+    /// [`Options::max_unindexed_bytes`] (at most [`MAX_HOLD`]).
+    ///
+    /// Receiving is faster than indexing, so under sustained load a backlog grows. Letting
+    /// it grow is costly here: each log's document takes fresh memory, which the kernel
+    /// zeroes (on this VM about a tenth of all CPU in a closed-loop run, BENCHMARKS.md),
+    /// and past a quarter of [`Options::max_queued_bytes`] the indexer rebuilds documents
+    /// from JSON. Held back, the receivers reuse memory the index just freed, and the CPU
+    /// they leave goes to the index. This is back-pressure (as Vector's `when_full: block`
+    /// buffers): the sender waits for its 200 instead of being answered 503 and retrying.
+    async fn hold_while_index_behind(&self) {
+        if self.index.unindexed_bytes() <= self.max_unindexed {
+            return;
+        }
+        let deadline = tokio::time::Instant::now() + MAX_HOLD;
+        while self.index.unindexed_bytes() > self.max_unindexed && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(HOLD_POLL).await;
+        }
     }
 }
 
@@ -559,12 +603,19 @@ mod tests {
         path: PathBuf,
         pending: Mutex<Vec<Log>>,
         committed: Mutex<(Vec<Log>, Option<String>)>,
+        /// What [`Index::unindexed_bytes`] answers.
+        unindexed: AtomicU64,
     }
 
     impl FileIndex {
         fn open(path: PathBuf) -> Arc<FileIndex> {
             let committed = std::fs::read(&path).ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or_default();
-            Arc::new(FileIndex { path, pending: Mutex::new(Vec::new()), committed: Mutex::new(committed) })
+            Arc::new(FileIndex {
+                path,
+                pending: Mutex::new(Vec::new()),
+                committed: Mutex::new(committed),
+                unindexed: AtomicU64::new(0),
+            })
         }
         fn messages(&self) -> Vec<String> {
             self.committed.lock().unwrap().0.iter().map(|l| l.message.clone()).collect()
@@ -585,6 +636,9 @@ mod tests {
         }
         fn committed_payload(&self) -> Option<String> {
             self.committed.lock().unwrap().1.clone()
+        }
+        fn unindexed_bytes(&self) -> u64 {
+            self.unindexed.load(Ordering::SeqCst)
         }
     }
 
@@ -619,6 +673,40 @@ mod tests {
         assert_eq!(tail.recv().await.unwrap().message, "a");
         wait_for(&index, 2).await;
         assert_eq!(index.committed.lock().unwrap().0[0].tags, vec!["seen:yes"]);
+    }
+
+    #[tokio::test]
+    async fn batches_wait_while_the_index_is_behind() {
+        let dir = tempfile::tempdir().unwrap();
+        let index = FileIndex::open(dir.path().join("index.json"));
+        let ingest =
+            Ingest::open(dir.path(), index.clone(), Options { max_unindexed_bytes: 1000, ..options() }).unwrap();
+        index.unindexed.store(1001, Ordering::SeqCst);
+        let held = tokio::spawn({
+            let ingest = ingest.clone();
+            async move { ingest.accept(vec![log("a")], Some("req-1")).await }
+        });
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert!(!held.is_finished(), "answered while the index was behind");
+        // Held before it was read: nothing of it is in the write-ahead log or the backlog.
+        assert_eq!(ingest.queued_bytes(), 0);
+        index.unindexed.store(1000, Ordering::SeqCst);
+        assert_eq!(held.await.unwrap().unwrap(), Accepted::Stored(1));
+        wait_for(&index, 1).await;
+        assert_eq!(index.messages(), ["a"]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_stuck_index_holds_a_batch_no_longer_than_max_hold() {
+        let dir = tempfile::tempdir().unwrap();
+        let index = FileIndex::open(dir.path().join("index.json"));
+        let ingest =
+            Ingest::open(dir.path(), index.clone(), Options { max_unindexed_bytes: 1000, ..options() }).unwrap();
+        index.unindexed.store(u64::MAX, Ordering::SeqCst);
+        let start = tokio::time::Instant::now();
+        assert_eq!(ingest.accept(vec![log("a")], None).await.unwrap(), Accepted::Stored(1));
+        let held = start.elapsed();
+        assert!(held >= MAX_HOLD && held < MAX_HOLD + Duration::from_secs(1), "held {held:?}");
     }
 
     #[tokio::test]

@@ -83,6 +83,10 @@ impl ingest::Index for LogStore {
         Ok(LogStore::add_prepared(self, *prepared)?)
     }
 
+    fn unindexed_bytes(&self) -> u64 {
+        LogStore::unindexed_bytes(self)
+    }
+
     fn commit(&self, payload: &str) -> anyhow::Result<()> {
         Ok(self.commit_with_payload(payload.to_string())?)
     }

@@ -136,11 +136,12 @@ pub use api::{
 
 use compile::{compile, Ctx, Pol, Q};
 use hydrant_log::Log;
-use schema::{amb, Fields, LogDoc, Scratch, WordsTokenizer, WORDS_TOKENIZER};
+use schema::{amb, Fields, LogDoc, Scratch, Ticket, WordsTokenizer, WORDS_TOKENIZER};
 use std::collections::HashSet;
 use std::ops::Bound;
 use std::path::Path;
-use std::sync::{Mutex, RwLock};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
 use tantivy::collector::Count;
 use tantivy::indexer::UserOperation;
 use tantivy::query::RangeQuery;
@@ -183,6 +184,7 @@ pub struct Preparer {
     fields: Fields,
     scratch: Scratch,
     docs: Vec<UserOperation<LogDoc>>,
+    unindexed: Arc<AtomicU64>,
 }
 
 impl Preparer {
@@ -201,8 +203,23 @@ impl Preparer {
         self.docs.is_empty()
     }
 
-    /// The documents, for [`LogStore::add_prepared`].
-    pub fn finish(self) -> PreparedLogs {
+    /// The documents, for [`LogStore::add_prepared`]. From now until tantivy has indexed
+    /// them, their memory counts in [`LogStore::unindexed_bytes`].
+    pub fn finish(mut self) -> PreparedLogs {
+        let bytes: usize = self
+            .docs
+            .iter()
+            .map(|op| match op {
+                UserOperation::Add(doc) => doc.bytes(),
+                UserOperation::Delete(_) => 0,
+            })
+            .sum::<usize>()
+            + self.docs.capacity() * std::mem::size_of::<UserOperation<LogDoc>>();
+        // tantivy indexes an operation group in order on one thread and drops each document
+        // once it is indexed: the last document going means the whole batch is in.
+        if let Some(UserOperation::Add(last)) = self.docs.last_mut() {
+            last.ticket = Some(Ticket::new(bytes as u64, self.unindexed.clone()));
+        }
         PreparedLogs(self.docs)
     }
 }
@@ -236,6 +253,8 @@ pub struct LogStore {
     reader: IndexReader,
     /// The payload of the last commit, kept by [`LogStore::commit`].
     payload: Mutex<Option<String>>,
+    /// Memory of prepared documents not yet indexed ([`LogStore::unindexed_bytes`]).
+    unindexed: Arc<AtomicU64>,
 }
 
 impl std::fmt::Debug for LogStore {
@@ -258,13 +277,20 @@ impl LogStore {
             }
             index
         } else {
-            Index::create_in_dir(dir, schema)?
+            Index::builder().schema(schema).settings(index_settings()).create_in_dir(dir)?
         };
         index.tokenizers().register(WORDS_TOKENIZER, TextAnalyzer::from(WordsTokenizer::default()));
         let writer = index.writer_with_num_threads(options.writer_threads.max(1), options.writer_memory_bytes)?;
         let reader = index.reader_builder().reload_policy(ReloadPolicy::Manual).try_into()?;
         let payload = index.load_metas()?.payload;
-        Ok(LogStore { index, fields, writer: RwLock::new(writer), reader, payload: Mutex::new(payload) })
+        Ok(LogStore {
+            index,
+            fields,
+            writer: RwLock::new(writer),
+            reader,
+            payload: Mutex::new(payload),
+            unindexed: Arc::default(),
+        })
     }
 
     /// Indexes logs (thread-safe); they become searchable and durable at the next commit.
@@ -283,7 +309,20 @@ impl LogStore {
     /// A [`Preparer`]: documents built from logs where the logs are (the intake's receiving
     /// threads), then handed over with [`LogStore::add_prepared`].
     pub fn preparer(&self) -> Preparer {
-        Preparer { fields: self.fields.clone(), scratch: Scratch::default(), docs: Vec::new() }
+        Preparer {
+            fields: self.fields.clone(),
+            scratch: Scratch::default(),
+            docs: Vec::new(),
+            unindexed: self.unindexed.clone(),
+        }
+    }
+
+    /// Memory held by documents a [`Preparer`] finished that tantivy has not indexed yet:
+    /// how far the index is behind its producers. A producer that waits while this is
+    /// high keeps the backlog, and so the process's memory, from growing (fresh memory is
+    /// what a growing backlog costs most: BENCHMARKS.md, intake).
+    pub fn unindexed_bytes(&self) -> u64 {
+        self.unindexed.load(Ordering::Acquire)
     }
 
     /// Indexes what a [`Preparer`] built (searchable and durable at the next commit).
@@ -447,6 +486,20 @@ impl LogStore {
         );
         Ok(Some((Q::and_time(time, q).build(), exact)))
     }
+}
+
+/// Size of a doc store block (uncompressed) in indexes this version creates.
+///
+/// tantivy compresses each block on its own thread, woken once per block: at tantivy's
+/// default of 16 KiB (about 14 seed logs) that was some 5,000 wake-ups a second under load,
+/// and the compressor thread spent more time in the kernel than in lz4 (BENCHMARKS.md,
+/// intake). Reading one log decompresses its block: about 40 µs at this size, and a page
+/// of the newest logs mostly shares blocks.
+pub(crate) const DOCSTORE_BLOCK_BYTES: usize = 128 << 10;
+
+/// The settings of a new index (an existing index keeps those in its `meta.json`).
+fn index_settings() -> tantivy::IndexSettings {
+    tantivy::IndexSettings { docstore_blocksize: DOCSTORE_BLOCK_BYTES, ..Default::default() }
 }
 
 /// The log stored in a document.

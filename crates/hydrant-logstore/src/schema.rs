@@ -6,6 +6,8 @@
 use crate::stored::{Node, StoredLog, Tree, TreeObject};
 use hydrant_log::Log;
 use hydrant_query::{fold, is_word_char, parse_number, Reserved};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use tantivy::schema::document::{Document, ReferenceValue, ReferenceValueLeaf, Value};
 use tantivy::schema::{
     Field, IndexRecordOption, NumericOptions, Schema, TextFieldIndexing, TextOptions, FAST, INDEXED, STORED, STRING,
@@ -298,6 +300,9 @@ pub(crate) struct LogDoc {
     text: String,
     values: Vec<Span>,
     timestamp: (Field, i64),
+    /// On the last document of a prepared batch: the batch's memory, released when tantivy
+    /// drops the document, that is once it indexed the whole batch ([`crate::Preparer`]).
+    pub(crate) ticket: Option<Ticket>,
 }
 
 impl LogDoc {
@@ -306,7 +311,13 @@ impl LogDoc {
             text: String::with_capacity(text),
             values: Vec::with_capacity(values),
             timestamp: (timestamp_field, timestamp_ms),
+            ticket: None,
         }
+    }
+
+    /// The memory this document holds (its buffers and itself).
+    pub(crate) fn bytes(&self) -> usize {
+        std::mem::size_of::<Self>() + self.text.capacity() + self.values.capacity() * std::mem::size_of::<Span>()
     }
 
     fn add_text(&mut self, field: Field, value: &str) {
@@ -321,6 +332,41 @@ impl LogDoc {
         let start = u32::try_from(self.text.len()).expect("a log under 4 GiB");
         self.text.push_str(value);
         (field, start, value.len() as u32)
+    }
+}
+
+/// Bytes counted in a shared total (documents handed to tantivy and not yet indexed) until
+/// the ticket is dropped.
+pub(crate) struct Ticket {
+    bytes: u64,
+    total: Arc<AtomicU64>,
+}
+
+impl Ticket {
+    /// Adds `bytes` to `total` until the ticket is dropped.
+    pub(crate) fn new(bytes: u64, total: Arc<AtomicU64>) -> Ticket {
+        total.fetch_add(bytes, Ordering::AcqRel);
+        Ticket { bytes, total }
+    }
+}
+
+impl Drop for Ticket {
+    fn drop(&mut self) {
+        self.total.fetch_sub(self.bytes, Ordering::AcqRel);
+    }
+}
+
+#[cfg(test)]
+impl std::fmt::Debug for Ticket {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Ticket({})", self.bytes)
+    }
+}
+
+#[cfg(test)]
+impl PartialEq for Ticket {
+    fn eq(&self, other: &Ticket) -> bool {
+        self.bytes == other.bytes
     }
 }
 

@@ -412,3 +412,42 @@ fn logs_added_with_their_json_search_and_read_back_the_same() {
     serialized.commit().unwrap();
     assert_eq!(serialized.count().unwrap(), 62);
 }
+
+/// Prepared documents count as unindexed from `finish` until tantivy has indexed them (the
+/// intake holds receivers on this), and a new index stores its logs in 128 KiB blocks.
+#[test]
+fn prepared_documents_count_until_indexed() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    assert_eq!(store.unindexed_bytes(), 0);
+    let mut prepared = store.preparer();
+    let logs = common::corpus(200, 4, false);
+    for l in &logs {
+        let mut json = Vec::new();
+        hydrant_log::json::write_log(&mut json, l);
+        prepared.push(l, std::str::from_utf8(&json).unwrap());
+    }
+    // Nothing is counted before the batch is finished.
+    assert_eq!(store.unindexed_bytes(), 0);
+    let prepared = prepared.finish();
+    let held = store.unindexed_bytes();
+    // At least each log's stored JSON, which its document holds.
+    let json_bytes: usize = logs.iter().map(|l| serde_json::to_vec(l).unwrap().len()).sum();
+    assert!(held as usize >= json_bytes, "{held} < {json_bytes}");
+    store.add_prepared(prepared).unwrap();
+    // A commit waits for tantivy's threads, which dropped every document once indexed.
+    store.commit().unwrap();
+    assert_eq!(store.unindexed_bytes(), 0);
+    assert_eq!(store.count().unwrap(), 200);
+    // A batch dropped unindexed releases its count too.
+    let mut dropped = store.preparer();
+    dropped.push(&logs[0], &serde_json::to_string(&logs[0]).unwrap());
+    let dropped = dropped.finish();
+    assert!(store.unindexed_bytes() > 0);
+    drop(dropped);
+    assert_eq!(store.unindexed_bytes(), 0);
+
+    let meta: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("meta.json")).unwrap()).unwrap();
+    assert_eq!(meta["index_settings"]["docstore_blocksize"], json!(128 * 1024), "{meta}");
+}
