@@ -490,11 +490,11 @@ impl LogStore {
 
 /// Size of a doc store block (uncompressed) in indexes this version creates.
 ///
-/// tantivy compresses each block on its own thread, woken once per block: at tantivy's
-/// default of 16 KiB (about 14 seed logs) that was some 5,000 wake-ups a second under load,
-/// and the compressor thread spent more time in the kernel than in lz4 (BENCHMARKS.md,
-/// intake). Reading one log decompresses its block: about 40 µs at this size, and a page
-/// of the newest logs mostly shares blocks.
+/// tantivy compresses each block on a thread of its own, woken once per block: at tantivy's
+/// default of 16 KiB (about 14 seed logs) that thread spent more of its time in the kernel
+/// than in lz4 under load. 128 KiB blocks also compress better (469 against 666 bytes per
+/// seed log on disk), and reading a page of logs, which decompresses their blocks, took no
+/// longer in the query benchmark (BENCHMARKS.md, intake).
 pub(crate) const DOCSTORE_BLOCK_BYTES: usize = 128 << 10;
 
 /// The settings of a new index (an existing index keeps those in its `meta.json`).
