@@ -89,6 +89,15 @@
 //! A compiled query that needs checking costs a stored-document read per candidate
 //! (searches only check the candidates that would enter the current page).
 //!
+//! # Pages in time order
+//!
+//! A page is collected segment by segment, the segment with the newest (or, ascending, the
+//! oldest) log first, from the bounds of its timestamp column, and the search stops at the
+//! first segment whose every log comes after the page. Logs arrive about in time order, so
+//! segments hold about disjoint time ranges and the newest page reads one or two segments:
+//! the explorer's default view costs about the newest segment, not the whole time range
+//! (BENCHMARKS.md, "Query latency").
+//!
 //! # Aggregations
 //!
 //! Computed by a collector over fast fields: group values and metric values are read as
@@ -386,6 +395,11 @@ impl LogStore {
 
     /// A page of matching logs. See [`SearchRequest`].
     pub fn search(&self, req: &SearchRequest) -> Result<SearchPage> {
+        Ok(self.search_segments(req)?.0)
+    }
+
+    /// [`LogStore::search`], and how many segments it read.
+    fn search_segments(&self, req: &SearchRequest) -> Result<(SearchPage, usize)> {
         let limit = req.limit.clamp(1, MAX_LIMIT);
         let asc = req.sort == Sort::TimestampAsc;
         let cursor = match &req.cursor {
@@ -399,7 +413,7 @@ impl LogStore {
             None => (req.from_ms, req.to_ms),
         };
         let Some((query, exact)) = self.compile(&searcher, &req.query, lower, upper)? else {
-            return Ok(SearchPage::default());
+            return Ok((SearchPage::default(), 0));
         };
         let collector = search::TopCollector {
             asc,
@@ -407,8 +421,9 @@ impl LogStore {
             cursor: cursor.clone(),
             verify: (!exact).then(|| req.query.clone()),
             log_field: self.fields.log,
+            bound: None,
         };
-        let top = searcher.search(&*query, &collector)?;
+        let (top, segments_read) = search::top_in_time_order(&searcher, &*query, &collector)?;
         let more = top.len() > limit;
         let mut logs = Vec::with_capacity(limit);
         for hit in top.into_iter().take(limit) {
@@ -419,7 +434,7 @@ impl LogStore {
             logs.push(log);
         }
         let next_cursor = more.then(|| logs.last().map(|l| api::encode_cursor(l.timestamp_ms, &l.id))).flatten();
-        Ok(SearchPage { logs, next_cursor })
+        Ok((SearchPage { logs, next_cursor }, segments_read))
     }
 
     /// Aggregates matching logs. See [`AggregateRequest`].
@@ -526,5 +541,61 @@ impl LogBackend for LogStore {
     }
     fn count(&self) -> Result<u64> {
         LogStore::count(self)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn log(ts: i64, id: &str) -> Log {
+        let mut log = Log::new(ts);
+        log.id = id.to_string();
+        log.message = "hello".into();
+        log
+    }
+
+    fn page(store: &LogStore, sort: Sort, limit: usize) -> (Vec<String>, usize) {
+        let req = SearchRequest {
+            query: hydrant_query::parse("hello").unwrap(),
+            from_ms: 0,
+            to_ms: i64::MAX,
+            sort,
+            limit,
+            cursor: None,
+        };
+        let (page, read) = store.search_segments(&req).unwrap();
+        (page.logs.into_iter().map(|l| l.id).collect(), read)
+    }
+
+    #[test]
+    fn the_newest_page_reads_only_the_newest_segments() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = LogStore::open(dir.path(), LogStoreOptions { writer_threads: 1, ..Default::default() }).unwrap();
+        // Four segments of ten logs, a minute apart; the merge policy leaves them alone.
+        for s in 0..4i64 {
+            let logs: Vec<Log> = (0..10).map(|i| log(s * 60_000 + i, &format!("{s}-{i:02}"))).collect();
+            store.add(&logs).unwrap();
+            store.commit().unwrap();
+        }
+        assert_eq!(store.reader.searcher().segment_readers().len(), 4);
+        // The page of 5 plus the one that says there is more: all in the newest segment.
+        let (ids, read) = page(&store, Sort::TimestampDesc, 5);
+        assert_eq!(ids, ["3-09", "3-08", "3-07", "3-06", "3-05"]);
+        assert_eq!(read, 1);
+        let (ids, read) = page(&store, Sort::TimestampAsc, 3);
+        assert_eq!(ids, ["0-00", "0-01", "0-02"]);
+        assert_eq!(read, 1);
+        // 12 (and the 13th) span the two newest segments.
+        let (ids, read) = page(&store, Sort::TimestampDesc, 12);
+        assert_eq!(ids.last().map(String::as_str), Some("2-08"));
+        assert_eq!(read, 2);
+        // A log dated like the newest segment's oldest, in an older segment, is found: a
+        // segment is skipped only when all its logs come strictly after the page.
+        store.add(&[log(3 * 60_000, "3-00-late")]).unwrap();
+        store.commit().unwrap();
+        let (ids, read) = page(&store, Sort::TimestampDesc, 10);
+        assert_eq!(ids[9], "3-00-late");
+        assert_eq!(read, 2);
     }
 }

@@ -3,6 +3,13 @@
 //! Within a segment, `id` term ordinals sort like the ids, so the per-segment heap compares
 //! `(timestamp, ordinal)` pairs read from fast fields without resolving any id; the `k`
 //! winners' ids are resolved at the end of the segment and merged across segments.
+//!
+//! [`top_in_time_order`] runs the segments best first (by their newest or oldest
+//! timestamp, from the column's bounds) and stops at the first segment whose every log
+//! would come after the `k` found so far. Logs arrive about in time order, so the newest
+//! page (the explorer's default view) reads the newest segments only instead of every
+//! match of the time range; a later segment also skips, from the timestamp alone, each
+//! log that comes after the `k`-th found.
 
 use crate::schema::{F_ID, F_TIMESTAMP};
 use crate::stored_log;
@@ -12,9 +19,10 @@ use std::cmp::Ordering;
 use std::collections::{BinaryHeap, HashMap};
 use tantivy::collector::{Collector, SegmentCollector};
 use tantivy::columnar::{Column, StrColumn, TermOrdHit};
+use tantivy::query::{EnableScoring, Query as TantivyQuery};
 use tantivy::schema::Field;
 use tantivy::store::StoreReader;
-use tantivy::{DocAddress, DocId, Score, SegmentOrdinal, SegmentReader, TantivyDocument};
+use tantivy::{DocAddress, DocId, Score, Searcher, SegmentOrdinal, SegmentReader, TantivyDocument};
 
 /// One result.
 pub(crate) struct Hit {
@@ -27,12 +35,16 @@ pub(crate) struct Hit {
 
 /// Collects the first `k` logs in `(timestamp, id)` order (ascending or descending),
 /// after `cursor` when given, checking candidates with `verify` when given.
+#[derive(Clone)]
 pub(crate) struct TopCollector {
     pub asc: bool,
     pub k: usize,
     pub cursor: Option<(i64, String)>,
     pub verify: Option<Query>,
     pub log_field: Field,
+    /// The `k`-th timestamp found in the segments already read: a log dated after it (in
+    /// the requested order) cannot enter the top `k`.
+    pub bound: Option<i64>,
 }
 
 pub(crate) struct TopSegment {
@@ -43,6 +55,8 @@ pub(crate) struct TopSegment {
     ids: StrColumn,
     /// Cursor timestamp and the position of the cursor id among this segment's ids.
     cursor: Option<(i64, TermOrdHit)>,
+    /// [`TopCollector::bound`].
+    bound: Option<i64>,
     verify: Option<(Query, StoreReader, Field)>,
     /// Max-heap of the best `k` keys (smaller is better).
     heap: BinaryHeap<(u128, DocId)>,
@@ -74,6 +88,7 @@ impl Collector for TopCollector {
             timestamps,
             ids,
             cursor,
+            bound: self.bound,
             verify,
             heap: BinaryHeap::with_capacity(self.k + 1),
             logs: HashMap::new(),
@@ -157,6 +172,10 @@ impl SegmentCollector for TopSegment {
 
     fn collect(&mut self, doc: DocId, _score: Score) {
         let Some(ts) = self.timestamps.first(doc) else { return };
+        // Equal timestamps stay: the id breaks the tie.
+        if self.bound.is_some_and(|b| if self.asc { ts > b } else { ts < b }) {
+            return;
+        }
         let Some(ord) = self.ids.ords().first(doc) else { return };
         if !self.after_cursor(ts, ord) {
             return;
@@ -193,4 +212,50 @@ impl SegmentCollector for TopSegment {
         }
         Ok(out)
     }
+}
+
+/// Runs `collector` over the segments best first and stops once no log of the remaining
+/// segments can enter the top `k` (module docs). The hits are what `searcher.search` gives
+/// with the same collector; the count is of the segments read.
+pub(crate) fn top_in_time_order(
+    searcher: &Searcher,
+    query: &dyn TantivyQuery,
+    collector: &TopCollector,
+) -> tantivy::Result<(Vec<Hit>, usize)> {
+    let weight = query.weight(EnableScoring::disabled_from_searcher(searcher))?;
+    // (oldest, newest) timestamp of each segment with live logs. The bounds are the
+    // column's over all its logs, deleted ones too: wider, never narrower.
+    let mut segments = Vec::new();
+    for (ord, reader) in searcher.segment_readers().iter().enumerate() {
+        if reader.num_docs() == 0 {
+            continue;
+        }
+        let ts = reader.fast_fields().i64(F_TIMESTAMP)?;
+        segments.push((ts.min_value(), ts.max_value(), ord as SegmentOrdinal, reader));
+    }
+    if collector.asc {
+        segments.sort_by_key(|&(min, _, ord, _)| (min, ord));
+    } else {
+        segments.sort_by_key(|&(_, max, ord, _)| (std::cmp::Reverse(max), ord));
+    }
+    let mut best: Vec<Hit> = Vec::new();
+    let mut bound = None;
+    let mut read = 0;
+    for (min, max, ord, reader) in segments {
+        if let Some(b) = bound {
+            // Sorted best first: if this segment's best log comes after the k-th, so do
+            // all the remaining segments' logs.
+            if (collector.asc && min > b) || (!collector.asc && max < b) {
+                break;
+            }
+        }
+        let segment = TopCollector { bound, ..collector.clone() };
+        let fruit = segment.collect_segment(weight.as_ref(), ord, reader)?;
+        read += 1;
+        best = collector.merge_fruits(vec![Ok(best), fruit])?;
+        if best.len() >= collector.k {
+            bound = best.last().map(|h| h.timestamp_ms);
+        }
+    }
+    Ok((best, read))
 }

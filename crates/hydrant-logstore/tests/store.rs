@@ -451,3 +451,58 @@ fn prepared_documents_count_until_indexed() {
         serde_json::from_slice(&std::fs::read(dir.path().join("meta.json")).unwrap()).unwrap();
     assert_eq!(meta["index_settings"]["docstore_blocksize"], json!(128 * 1024), "{meta}");
 }
+
+/// Pages are read segment by segment, the newest (or oldest) first, skipping segments that
+/// cannot reach the page: the pages still equal a full sort, over segments that are
+/// disjoint in time, overlap, or share timestamps at their edges, with deleted logs.
+#[test]
+fn pages_over_many_segments_equal_a_full_sort() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let mut rng = common::Rng::new(11);
+    let mut all = Vec::new();
+    // Eight commits: six in time order (each a range of five timestamps, its edges shared
+    // with the next one: many ties, at the edges too), then two spread over the whole range.
+    for s in 0..8i64 {
+        let logs: Vec<Log> = (0..60)
+            .map(|i| {
+                let ts = if s < 6 { s * 4 + rng.below(5) as i64 } else { rng.below(25) as i64 };
+                let service = ["web", "api"][rng.below(2)];
+                let mut l = log(ts, &format!("{s}-{i:02}-{}", rng.below(1000)), service, "m");
+                l.add_tag(&format!("n:{}", rng.below(3)));
+                l
+            })
+            .collect();
+        store.add(&logs).unwrap();
+        store.commit().unwrap();
+        all.extend(logs);
+    }
+    // Deleted logs, in the oldest segment and in the spread ones.
+    store.delete_older_than(3).unwrap();
+    store.commit().unwrap();
+    all.retain(|l| l.timestamp_ms >= 3);
+    let queries = ["*", "service:web", "n:1 -service:api", "service:nope"];
+    for q in queries {
+        let parsed = parse(q).unwrap();
+        for sort in [Sort::TimestampDesc, Sort::TimestampAsc] {
+            let mut expected: Vec<&Log> = all.iter().filter(|l| parsed.matches(*l)).collect();
+            expected.sort_by(|a, b| (a.timestamp_ms, &a.id).cmp(&(b.timestamp_ms, &b.id)));
+            if sort == Sort::TimestampDesc {
+                expected.reverse();
+            }
+            let expected: Vec<&str> = expected.iter().map(|l| l.id.as_str()).collect();
+            for limit in [1, 5, 37, 1000] {
+                let (mut got, mut cursor) = (Vec::new(), None);
+                loop {
+                    let (logs, next) = search(&store, q, sort, limit, cursor);
+                    got.extend(logs.into_iter().map(|l| l.id));
+                    match next {
+                        Some(c) => cursor = Some(c),
+                        None => break,
+                    }
+                }
+                assert_eq!(got, expected, "{q} {sort:?} limit {limit}");
+            }
+        }
+    }
+}
