@@ -10,6 +10,7 @@ use crate::api::{AggregateRequest, Aggregation, Bucket, ComputeKind, ComputeValu
 use crate::schema::{decode_f64, fold_str, ty, F_ATTR, F_TAGS, F_TIMESTAMP, PATH_END};
 use crate::{stored_log, Error, Result};
 use hydrant_query::{parse_number, Query};
+use rustc_hash::FxHashMap;
 use serde_json::{Map, Value};
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -446,8 +447,14 @@ pub(crate) struct AggSegment {
     missing: Vec<Option<Value>>,
     metrics: Vec<Option<FacetColumn>>,
     verify: Option<(Query, StoreReader, Field)>,
-    level1: HashMap<u32, Group<u32>>,
-    pairs: HashMap<(u32, u32), Group<u32>>,
+    /// Whether a compute is a timeseries (the only reader of the timestamps).
+    needs_ts: bool,
+    /// Groups by ordinal index: Fx, not SipHash, for the one or two lookups of every
+    /// matching log (the keys are this process's own ordinals, not an attacker's).
+    level1: FxHashMap<u32, Group<u32>>,
+    pairs: FxHashMap<(u32, u32), Group<u32>>,
+    /// The timestamps of a block of documents.
+    scratch_ts: Vec<Option<i64>>,
     scratch_groups: [Vec<u32>; 2],
     scratch_metrics: Vec<Vec<u32>>,
     error: Option<Error>,
@@ -472,8 +479,10 @@ impl Collector for AggCollector {
             missing: self.missing.clone(),
             metrics: open(&self.metrics)?,
             verify,
-            level1: HashMap::new(),
-            pairs: HashMap::new(),
+            needs_ts: self.plans.iter().any(|p| p.interval.is_some()),
+            level1: FxHashMap::default(),
+            pairs: FxHashMap::default(),
+            scratch_ts: Vec::new(),
             scratch_groups: [Vec::new(), Vec::new()],
             scratch_metrics: vec![Vec::new(); self.metrics.len()],
             error: None,
@@ -517,14 +526,22 @@ impl AggSegment {
         keep
     }
 
-    fn accumulate(&self, group: &mut Group<u32>, ts: i64) {
+    /// Adds a log to `group`: an associated function, not a method, so that the caller
+    /// holds the group mutably in `self`'s maps while this reads the log's metric values.
+    fn accumulate(
+        plans: &[ComputePlan],
+        metrics: &[Option<FacetColumn>],
+        log_metrics: &[Vec<u32>],
+        group: &mut Group<u32>,
+        ts: i64,
+    ) {
         group.docs += 1;
-        for (plan, slot) in self.plans.iter().zip(group.slots.iter_mut()) {
+        for (plan, slot) in plans.iter().zip(group.slots.iter_mut()) {
             let add = |acc: &mut Acc<u32>| {
                 acc.count += 1;
                 let Some(m) = plan.metric else { return };
-                let Some(col) = &self.metrics[m] else { return };
-                for &v in &self.scratch_metrics[m] {
+                let Some(col) = &metrics[m] else { return };
+                for &v in &log_metrics[m] {
                     let val = &col.vals[v as usize];
                     if plan.aggregation == Aggregation::Cardinality {
                         if val.group.is_some() {
@@ -555,6 +572,40 @@ impl AggSegment {
             Err(e) => {
                 self.error.get_or_insert(e);
                 false
+            }
+        }
+    }
+
+    /// Adds a matching log (dated `ts` when a compute needs it) to its groups.
+    fn collect_at(&mut self, doc: DocId, ts: i64) {
+        if !self.check(doc) {
+            return;
+        }
+        let n_groups = self.groups.len();
+        for i in 0..n_groups {
+            if !self.group_values(i, doc) {
+                return;
+            }
+        }
+        for m in 0..self.metrics.len() {
+            let mut out = std::mem::take(&mut self.scratch_metrics[m]);
+            out.clear();
+            if let Some(col) = &self.metrics[m] {
+                col.values(doc, &mut out);
+            }
+            self.scratch_metrics[m] = out;
+        }
+        let n = self.plans.len();
+        let (plans, metrics, log_metrics) = (&self.plans, &self.metrics, &self.scratch_metrics);
+        let [firsts, seconds] = &self.scratch_groups;
+        for &a in if n_groups == 0 { &[0][..] } else { &firsts[..] } {
+            let group = self.level1.entry(a).or_insert_with(|| Group::new(n));
+            Self::accumulate(plans, metrics, log_metrics, group, ts);
+            if n_groups == 2 {
+                for &b in seconds {
+                    let group = self.pairs.entry((a, b)).or_insert_with(|| Group::new(n));
+                    Self::accumulate(plans, metrics, log_metrics, group, ts);
+                }
             }
         }
     }
@@ -612,38 +663,27 @@ impl SegmentCollector for AggSegment {
     type Fruit = tantivy::Result<Fruit>;
 
     fn collect(&mut self, doc: DocId, _score: Score) {
-        if !self.check(doc) {
+        let ts = if self.needs_ts { self.timestamps.first(doc).unwrap_or_default() } else { 0 };
+        self.collect_at(doc, ts);
+    }
+
+    /// The timestamps of the block are read in one call (one dynamic dispatch into the
+    /// column's codec instead of two per log).
+    fn collect_block(&mut self, docs: &[DocId]) {
+        if !self.needs_ts {
+            for &doc in docs {
+                self.collect_at(doc, 0);
+            }
             return;
         }
-        let n_groups = self.groups.len();
-        for i in 0..n_groups {
-            if !self.group_values(i, doc) {
-                return;
-            }
+        let mut ts = std::mem::take(&mut self.scratch_ts);
+        ts.clear();
+        ts.resize(docs.len(), None);
+        self.timestamps.first_vals(docs, &mut ts);
+        for (&doc, t) in docs.iter().zip(&ts) {
+            self.collect_at(doc, t.unwrap_or_default());
         }
-        for m in 0..self.metrics.len() {
-            let mut out = std::mem::take(&mut self.scratch_metrics[m]);
-            out.clear();
-            if let Some(col) = &self.metrics[m] {
-                col.values(doc, &mut out);
-            }
-            self.scratch_metrics[m] = out;
-        }
-        let ts = self.timestamps.first(doc).unwrap_or_default();
-        let n = self.plans.len();
-        let firsts: Vec<u32> = if n_groups == 0 { vec![0] } else { self.scratch_groups[0].clone() };
-        for &a in &firsts {
-            let mut g = self.level1.remove(&a).unwrap_or_else(|| Group::new(n));
-            self.accumulate(&mut g, ts);
-            self.level1.insert(a, g);
-            if n_groups == 2 {
-                for b in self.scratch_groups[1].clone() {
-                    let mut g = self.pairs.remove(&(a, b)).unwrap_or_else(|| Group::new(n));
-                    self.accumulate(&mut g, ts);
-                    self.pairs.insert((a, b), g);
-                }
-            }
-        }
+        self.scratch_ts = ts;
     }
 
     fn harvest(mut self) -> tantivy::Result<Fruit> {

@@ -506,3 +506,72 @@ fn pages_over_many_segments_equal_a_full_sort() {
         }
     }
 }
+
+/// Histograms and group counts over segments of many blocks (the collector reads the
+/// timestamps of a block of matching logs at once), before and after deletes (then logs
+/// are collected one by one), equal counting the logs by hand.
+#[test]
+fn timeseries_and_groups_over_many_blocks_equal_counting_by_hand() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let mut rng = common::Rng::new(7);
+    let mut all = Vec::new();
+    for s in 0..3 {
+        let logs: Vec<Log> = (0..700)
+            .map(|i| {
+                let service = ["web", "api", "db"][rng.below(3)];
+                let mut l = log(rng.below(10_000) as i64, &format!("{s}-{i:03}"), service, "m");
+                if !rng.chance(10) {
+                    l.add_tag(&format!("kube_namespace:ns{}", rng.below(4)));
+                }
+                l
+            })
+            .collect();
+        store.add(&logs).unwrap();
+        store.commit().unwrap();
+        all.extend(logs);
+    }
+    let series =
+        Compute { aggregation: Aggregation::Count, metric: None, kind: ComputeKind::Timeseries { interval_ms: 1000 } };
+    let check = |all: &[Log]| {
+        for q in ["*", "service:web"] {
+            let parsed = parse(q).unwrap();
+            let matching: Vec<&Log> = all.iter().filter(|l| parsed.matches(*l)).collect();
+            // The histogram: ten buckets of a second.
+            let b = agg(&store, q, vec![series.clone()], vec![]);
+            let expected: Vec<(i64, f64)> = (0..10)
+                .map(|k| (k * 1000, matching.iter().filter(|l| l.timestamp_ms / 1000 == k).count() as f64))
+                .collect();
+            assert_eq!(b[0].computes[0], ComputeValue::Series(expected), "{q}");
+            // Counts by namespace and service (pairs), and the namespace's histogram.
+            let b = agg(
+                &store,
+                q,
+                vec![total(Aggregation::Count, None), series.clone()],
+                vec![group("kube_namespace", 10), group("service", 10)],
+            );
+            let mut seen = 0.0;
+            for bucket in &b {
+                let ns = bucket.by["kube_namespace"].as_str().unwrap().to_string();
+                let svc = bucket.by["service"].as_str().unwrap();
+                let of_group: Vec<&&Log> = matching
+                    .iter()
+                    .filter(|l| l.tags.contains(&format!("kube_namespace:{ns}")) && l.service.as_deref() == Some(svc))
+                    .collect();
+                assert_eq!(num(bucket, 0), Some(of_group.len() as f64), "{q} {ns} {svc}");
+                let expected: Vec<(i64, f64)> = (0..10)
+                    .map(|k| (k * 1000, of_group.iter().filter(|l| l.timestamp_ms / 1000 == k).count() as f64))
+                    .collect();
+                assert_eq!(bucket.computes[1], ComputeValue::Series(expected), "{q} {ns} {svc}");
+                seen += num(bucket, 0).unwrap();
+            }
+            let with_ns = matching.iter().filter(|l| !l.tags.is_empty()).count() as f64;
+            assert_eq!(seen, with_ns, "{q}");
+        }
+    };
+    check(&all);
+    store.delete_older_than(2_500).unwrap();
+    store.commit().unwrap();
+    all.retain(|l| l.timestamp_ms >= 2_500);
+    check(&all);
+}
