@@ -416,9 +416,7 @@ impl Ingest {
         }
         Ok(Accepted::Stored(n))
     }
-}
 
-impl Ingest {
     /// Waits, before a batch is decoded, while the index is behind by more than
     /// [`Options::max_unindexed_bytes`] (at most [`MAX_HOLD`]).
     ///

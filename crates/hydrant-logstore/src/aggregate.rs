@@ -226,12 +226,52 @@ fn percentile(sorted: &[f64], p: f64) -> Option<f64> {
 #[derive(Clone, Debug)]
 struct Slot<D> {
     total: Acc<D>,
-    series: BTreeMap<i64, Acc<D>>,
+    series: Series<D>,
 }
 
 impl<D> Default for Slot<D> {
     fn default() -> Self {
-        Slot { total: Acc::default(), series: BTreeMap::new() }
+        Slot { total: Acc::default(), series: Series::default() }
+    }
+}
+
+/// A timeseries' buckets, by start time, with the bucket in use held out of the map.
+/// Logs come about in time order within a segment, so most logs fall in the bucket of the
+/// one before and need no map lookup (a lookup per log was a fifth of a histogram's time).
+#[derive(Clone, Debug)]
+struct Series<D> {
+    buckets: BTreeMap<i64, Acc<D>>,
+    current: Option<(i64, Acc<D>)>,
+}
+
+impl<D> Default for Series<D> {
+    fn default() -> Self {
+        Series { buckets: BTreeMap::new(), current: None }
+    }
+}
+
+impl<D> Series<D> {
+    /// The bucket that starts at `t`, added if missing.
+    fn bucket(&mut self, t: i64) -> &mut Acc<D> {
+        if self.current.as_ref().is_none_or(|(start, _)| *start != t) {
+            self.flush();
+            let acc = self.buckets.remove(&t).unwrap_or_default();
+            self.current = Some((t, acc));
+        }
+        &mut self.current.as_mut().expect("just set").1
+    }
+
+    /// Puts the bucket in use back in the map; `buckets` then holds them all.
+    fn flush(&mut self) {
+        if let Some((t, acc)) = self.current.take() {
+            self.buckets.insert(t, acc);
+        }
+    }
+
+    /// All the buckets, in time order.
+    fn into_buckets(mut self) -> BTreeMap<i64, Acc<D>> {
+        self.flush();
+        self.buckets
     }
 }
 
@@ -251,9 +291,11 @@ impl<D: std::hash::Hash + Eq> Group<D> {
         self.docs += other.docs;
         for (a, b) in self.slots.iter_mut().zip(other.slots) {
             a.total.merge(b.total);
-            for (t, acc) in b.series {
-                a.series.entry(t).or_default().merge(acc);
+            for (t, acc) in b.series.into_buckets() {
+                a.series.bucket(t).merge(acc);
             }
+            // Groups across segments (the fruit's) hold all their buckets in the map.
+            a.series.flush();
         }
     }
 }
@@ -363,12 +405,13 @@ impl AggCollector {
                 if zero_fill {
                     let mut t = align(self.request.from_ms, iv);
                     while t < self.request.to_ms {
-                        let v = slot.series.get(&t).and_then(|a| a.value(plan.aggregation)).unwrap_or(0.0);
+                        let v = slot.series.buckets.get(&t).and_then(|a| a.value(plan.aggregation)).unwrap_or(0.0);
                         series.push((t, v));
                         t = t.saturating_add(iv);
                     }
                 } else {
-                    series.extend(slot.series.iter().filter_map(|(t, a)| Some((*t, a.value(plan.aggregation)?))));
+                    series
+                        .extend(slot.series.buckets.iter().filter_map(|(t, a)| Some((*t, a.value(plan.aggregation)?))));
                 }
                 ComputeValue::Series(series)
             }
@@ -560,7 +603,7 @@ impl AggSegment {
             };
             match plan.interval {
                 None => add(&mut slot.total),
-                Some(iv) => add(slot.series.entry(align(ts, iv)).or_default()),
+                Some(iv) => add(slot.series.bucket(align(ts, iv))),
             }
         }
     }
@@ -652,7 +695,10 @@ impl AggSegment {
                 .zip(&self.plans)
                 .map(|(slot, plan)| Slot {
                     total: distinct(slot.total, plan),
-                    series: slot.series.into_iter().map(|(t, a)| (t, distinct(a, plan))).collect(),
+                    series: Series {
+                        buckets: slot.series.into_buckets().into_iter().map(|(t, a)| (t, distinct(a, plan))).collect(),
+                        current: None,
+                    },
                 })
                 .collect(),
         }
