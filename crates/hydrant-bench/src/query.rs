@@ -12,8 +12,8 @@ use anyhow::Context;
 use hydrant_intake::decode::{self, Decoded};
 use hydrant_log::Log;
 use hydrant_logstore::{
-    AggregateRequest, Aggregation, Compute, ComputeKind, ComputeValue, GroupBy, GroupSort, LogStore, LogStoreOptions,
-    SearchRequest, Sort,
+    AggregateRequest, Aggregation, Compute, ComputeKind, ComputeValue, FacetsRequest, GroupBy, GroupSort, LogStore,
+    LogStoreOptions, SearchRequest, Sort,
 };
 use serde_json::{json, Value};
 
@@ -323,6 +323,46 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     row("aggregate: count by kube_namespace over `*`", "100%", &time(args.runs, |_| agg(&by_ns))?);
     row("aggregate: count by @http.status_code over `*`", "100%", &time(args.runs, |_| agg(&by_status))?);
     row("histogram: count in 100 time buckets over `*`", "100%", &time(args.runs, |_| agg(&hist))?);
+    // The explorer's facet panel: its 9 fixed facets and the tag keys of the seed's logs.
+    let panel = FacetsRequest {
+        query: hydrant_query::parse("*")?,
+        from_ms: from,
+        to_ms: to,
+        facets: [
+            "source",
+            "service",
+            "status",
+            "host",
+            "kube_namespace",
+            "kube_container_name",
+            "pod_name",
+            "container_id",
+            "env",
+            "app",
+            "aws_region",
+        ]
+        .iter()
+        .map(|f| f.to_string())
+        .collect(),
+        limit: 10,
+    };
+    let facets = |one_pass: bool| -> anyhow::Result<()> {
+        let answers = if one_pass {
+            store.facets(&panel)?
+        } else {
+            panel.facets.iter().map(|f| store.aggregate(&panel.aggregation(f))).collect::<Result<_, _>>()?
+        };
+        anyhow::ensure!(answers.iter().filter(|a| !a.is_empty()).count() >= 6, "fewer than 6 facets with values");
+        Ok(())
+    };
+    let per_facet = time(args.runs, |_| facets(false))?;
+    row("facet panel, 11 facets over `*`: one aggregation per facet", "100%", &per_facet);
+    let one_pass = time(args.runs, |_| facets(true))?;
+    row("facet panel, 11 facets over `*`: one pass (`LogStore::facets`)", "100%", &one_pass);
+    println!(
+        "ratio facet panel one pass / one aggregation per facet (p50): {:.2}",
+        one_pass.p50.as_secs_f64() / per_facet.p50.as_secs_f64()
+    );
     println!(
         "tag query p50 {:.2} ms: target < 50 ms {}",
         ms(tag.p50),

@@ -172,6 +172,7 @@ pub fn router(intake: Arc<Intake>) -> Router {
         .route("/api/v2/logs/events/search", post(search_api::search_post))
         .route("/api/v2/logs/events", get(search_api::search_get))
         .route("/api/v2/logs/analytics/aggregate", post(search_api::aggregate))
+        .route("/api/hydrant/v1/logs/facets", post(search_api::facets))
         .route("/api/v2/logs/tail", get(search_api::tail))
         .route("/api/v1/logs/config/pipelines", get(pipelines_api::list).post(pipelines_api::create))
         .route(

@@ -557,3 +557,68 @@ async fn a_full_backlog_answers_503_before_reading_the_body() {
         1
     );
 }
+
+/// `POST /api/hydrant/v1/logs/facets` answers each facet with what the aggregate API gives
+/// for a count grouped by it, and refuses what the aggregate API refuses.
+#[tokio::test]
+async fn facets_call_equals_one_aggregate_per_facet() {
+    let r = start().await;
+    let logs: Vec<Value> = (0..30)
+        .map(|i| {
+            let (service, env, code) = (["web", "api", "db"][i % 3], ["prod", "dev"][i % 2], [200, 404, 500][i % 3]);
+            let tags = format!("env:{env},team:t{}", i % 4);
+            json!({"message": format!("m {i}"), "service": service, "ddtags": tags, "http": {"status_code": code}})
+        })
+        .collect();
+    assert_eq!(v2_post(&r, Some(API), Value::Array(logs).to_string().into_bytes(), false).await.status(), 202);
+    wait_for(&r, "m", 30).await;
+    let post = |path: &'static str, body: Value, app: Option<&'static str>| {
+        let mut req = r.http.post(format!("{}{path}", r.base)).header("DD-API-KEY", API).json(&body);
+        if let Some(app) = app {
+            req = req.header("DD-APPLICATION-KEY", app);
+        }
+        req.send()
+    };
+    let facets = ["service", "env", "team", "@http.status_code", "status", "nope"];
+    let filter = json!({"query": "-service:db", "from": "now-1h"});
+    let resp = post("/api/hydrant/v1/logs/facets", json!({"filter": filter, "facets": facets, "limit": 3}), Some(APP))
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let v: Value = resp.json().await.unwrap();
+    let answers = v["data"]["facets"].as_array().unwrap();
+    assert_eq!(answers.len(), facets.len());
+    let mut nonempty = 0;
+    for (facet, answer) in facets.iter().zip(answers) {
+        assert_eq!(answer["facet"], *facet);
+        let agg: Value = post(
+            "/api/v2/logs/analytics/aggregate",
+            json!({"filter": filter, "compute": [{"aggregation": "count"}], "group_by": [{"facet": facet, "limit": 3}]}),
+            Some(APP),
+        )
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+        assert_eq!(answer["buckets"], agg["data"]["buckets"], "{facet}");
+        nonempty += usize::from(!answer["buckets"].as_array().unwrap().is_empty());
+    }
+    assert_eq!(nonempty, 5, "{v}");
+    assert_eq!(answers[0]["buckets"][0]["computes"]["c0"], 10.0, "{v}");
+    // Refused as the other search APIs refuse: no application key, bad JSON, a query that
+    // does not parse, too many facets.
+    let body = json!({"facets": ["service"]});
+    assert_eq!(post("/api/hydrant/v1/logs/facets", body.clone(), None).await.unwrap().status(), 403);
+    assert_eq!(post("/api/hydrant/v1/logs/facets", body, Some("wrong")).await.unwrap().status(), 403);
+    assert_eq!(post("/api/hydrant/v1/logs/facets", json!({"facet": []}), Some(APP)).await.unwrap().status(), 400);
+    let resp =
+        post("/api/hydrant/v1/logs/facets", json!({"filter": {"query": "a:(b"}, "facets": ["service"]}), Some(APP))
+            .await
+            .unwrap();
+    assert_eq!(resp.status(), 400);
+    let v: Value = resp.json().await.unwrap();
+    assert!(v["errors"][0]["detail"].as_str().unwrap().contains("position"), "{v}");
+    let many: Vec<String> = (0..65).map(|i| format!("k{i}")).collect();
+    assert_eq!(post("/api/hydrant/v1/logs/facets", json!({"facets": many}), Some(APP)).await.unwrap().status(), 400);
+}

@@ -328,6 +328,19 @@ pub(crate) struct Fruit {
     values: HashMap<String, Value>,
 }
 
+impl Fruit {
+    /// Adds `other`'s groups (of `plans` computes each) to these.
+    fn merge(&mut self, other: Fruit, plans: usize) {
+        for (k, g) in other.level1 {
+            self.level1.entry(k).or_insert_with(|| Group::new(plans)).merge(g);
+        }
+        for (k, g) in other.pairs {
+            self.pairs.entry(k).or_insert_with(|| Group::new(plans)).merge(g);
+        }
+        self.values.extend(other.values);
+    }
+}
+
 impl AggCollector {
     pub fn new(req: &AggregateRequest, log_field: Field, verify: bool) -> AggCollector {
         let mut metrics: Vec<FacetSpec> = Vec::new();
@@ -539,14 +552,7 @@ impl Collector for AggCollector {
     fn merge_fruits(&self, fruits: Vec<tantivy::Result<Fruit>>) -> tantivy::Result<Fruit> {
         let mut out = Fruit::default();
         for fruit in fruits {
-            let fruit = fruit?;
-            for (k, g) in fruit.level1 {
-                out.level1.entry(k).or_insert_with(|| Group::new(self.plans.len())).merge(g);
-            }
-            for (k, g) in fruit.pairs {
-                out.pairs.entry(k).or_insert_with(|| Group::new(self.plans.len())).merge(g);
-            }
-            out.values.extend(fruit.values);
+            out.merge(fruit?, self.plans.len());
         }
         Ok(out)
     }
@@ -751,5 +757,151 @@ impl SegmentCollector for AggSegment {
             fruit.pairs.entry((ka, kb)).or_insert_with(|| Group::new(self.plans.len())).merge(g);
         }
         Ok(fruit)
+    }
+}
+
+/// Counts by several facets in one pass over the matching logs: the fruits of the
+/// single-facet count aggregations ([`crate::FacetsRequest::aggregation`]), which their
+/// own [`AggCollector::finish`] then orders and cuts. The facets that live in the same
+/// column (every tag key lives in `tags`, every attribute in `attr`) read each log's
+/// values of that column once, where one aggregation per facet read them once per facet.
+pub(crate) struct FacetsCollector {
+    specs: Vec<FacetSpec>,
+    verify: Option<Query>,
+    log_field: Field,
+}
+
+/// Where a facet's values are in a column: the facet's index, its first ordinal, and how
+/// many values it has.
+type FacetRange = (usize, u64, u64);
+
+/// [`FacetsCollector`] in one segment.
+pub(crate) struct FacetsSegment {
+    /// Each column read, with the facets it holds.
+    columns: Vec<(StrColumn, Vec<FacetRange>)>,
+    /// Per facet: its values in this segment (by ordinal from its first) and their counts.
+    facets: Vec<(Vec<OrdVal>, Vec<u64>)>,
+    verify: Option<(Query, StoreReader, Field)>,
+    ords: Vec<u64>,
+    error: Option<Error>,
+}
+
+impl FacetsCollector {
+    /// Counts by `facets`, checking each candidate against `verify` when given (the
+    /// compiled query is a superset).
+    pub fn new(facets: &[String], log_field: Field, verify: Option<Query>) -> FacetsCollector {
+        FacetsCollector { specs: facets.iter().map(|f| facet_spec(f)).collect(), verify, log_field }
+    }
+}
+
+impl Collector for FacetsCollector {
+    type Fruit = Vec<Fruit>;
+    type Child = FacetsSegment;
+
+    fn for_segment(&self, _segment: SegmentOrdinal, reader: &SegmentReader) -> tantivy::Result<FacetsSegment> {
+        let mut columns: Vec<(&'static str, StrColumn, Vec<FacetRange>)> = Vec::new();
+        let mut facets = Vec::with_capacity(self.specs.len());
+        for (i, spec) in self.specs.iter().enumerate() {
+            let Some(FacetColumn { column, lo, vals }) = FacetColumn::open(reader, spec)? else {
+                facets.push((Vec::new(), Vec::new()));
+                continue;
+            };
+            let name = match spec {
+                FacetSpec::Column(name) | FacetSpec::Prefix(name, ..) => *name,
+            };
+            let range = (i, lo, vals.len() as u64);
+            match columns.iter_mut().find(|(n, ..)| *n == name) {
+                Some((.., ranges)) => ranges.push(range),
+                None => columns.push((name, column, vec![range])),
+            }
+            let n = vals.len();
+            facets.push((vals, vec![0; n]));
+        }
+        let verify = match &self.verify {
+            Some(q) => Some((q.clone(), reader.get_store_reader(10)?, self.log_field)),
+            None => None,
+        };
+        Ok(FacetsSegment {
+            columns: columns.into_iter().map(|(_, column, ranges)| (column, ranges)).collect(),
+            facets,
+            verify,
+            ords: Vec::new(),
+            error: None,
+        })
+    }
+
+    fn requires_scoring(&self) -> bool {
+        false
+    }
+
+    fn merge_fruits(&self, fruits: Vec<tantivy::Result<Vec<Fruit>>>) -> tantivy::Result<Vec<Fruit>> {
+        let mut out: Vec<Fruit> = (0..self.specs.len()).map(|_| Fruit::default()).collect();
+        for fruit in fruits {
+            for (o, f) in out.iter_mut().zip(fruit?) {
+                o.merge(f, 1);
+            }
+        }
+        Ok(out)
+    }
+}
+
+impl SegmentCollector for FacetsSegment {
+    type Fruit = tantivy::Result<Vec<Fruit>>;
+
+    fn collect(&mut self, doc: DocId, _score: Score) {
+        if let Some((query, store, field)) = &self.verify {
+            match store.get::<TantivyDocument>(doc).map_err(Error::from).and_then(|d| stored_log(&d, *field)) {
+                Ok(log) if query.matches(&log) => {}
+                Ok(_) => return,
+                Err(e) => {
+                    self.error.get_or_insert(e);
+                    return;
+                }
+            }
+        }
+        for (column, ranges) in &self.columns {
+            self.ords.clear();
+            self.ords.extend(column.term_ords(doc));
+            if self.ords.len() > 1 {
+                // A log counts once per value, as in its single-facet aggregation.
+                self.ords.sort_unstable();
+                self.ords.dedup();
+            }
+            // Values that are no group value (the second spelling of a number, say) are
+            // counted too and left out at harvest.
+            for &ord in &self.ords {
+                for &(f, lo, n) in ranges {
+                    if ord >= lo && ord - lo < n {
+                        self.facets[f].1[(ord - lo) as usize] += 1;
+                    }
+                }
+            }
+        }
+    }
+
+    fn harvest(mut self) -> tantivy::Result<Vec<Fruit>> {
+        if let Some(e) = self.error.take() {
+            return Err(tantivy::TantivyError::InternalError(e.to_string()));
+        }
+        // The fruit an `AggSegment` of the facet's count aggregation harvests: groups by
+        // canonical value, their count both as the group's logs and as the compute.
+        let fruits = self
+            .facets
+            .into_iter()
+            .map(|(vals, counts)| {
+                let mut fruit = Fruit::default();
+                for (val, count) in vals.into_iter().zip(counts) {
+                    let Some(value) = val.group.filter(|_| count > 0) else { continue };
+                    let key = value.to_string();
+                    let mut group = Group::new(1);
+                    group.docs = count;
+                    group.slots[0].total.count = count;
+                    fruit.level1.entry(key.clone()).or_insert_with(|| Group::new(1)).merge(group);
+                    fruit.values.entry(key).or_insert(value);
+                }
+                fruit
+            })
+            .collect();
+        Ok(fruits)
     }
 }

@@ -109,6 +109,42 @@ impl Aggregation {
     }
 }
 
+/// The top values of several facets, counted over the same matching logs: what a log
+/// explorer's facet panel shows. The answer for each facet is, by definition, the buckets
+/// of [`FacetsRequest::aggregation`] (a count grouped by that facet alone); a store may
+/// compute them all in one pass over the matching logs instead of one pass per facet.
+#[derive(Debug, Clone)]
+pub struct FacetsRequest {
+    /// The filter.
+    pub query: Query,
+    /// Inclusive lower bound, ms.
+    pub from_ms: i64,
+    /// Exclusive upper bound, ms.
+    pub to_ms: i64,
+    /// The facets, as [`GroupBy::facet`] spells them.
+    pub facets: Vec<String>,
+    /// Most values per facet (the most frequent ones).
+    pub limit: usize,
+}
+
+impl FacetsRequest {
+    /// The aggregation whose buckets answer `facet`.
+    pub fn aggregation(&self, facet: &str) -> AggregateRequest {
+        AggregateRequest {
+            query: self.query.clone(),
+            from_ms: self.from_ms,
+            to_ms: self.to_ms,
+            computes: vec![Compute { aggregation: Aggregation::Count, metric: None, kind: ComputeKind::Total }],
+            group_by: vec![GroupBy {
+                facet: facet.to_string(),
+                limit: self.limit,
+                missing: None,
+                sort: GroupSort::default(),
+            }],
+        }
+    }
+}
+
 /// A total or a time series.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ComputeKind {
@@ -196,6 +232,11 @@ pub trait LogBackend: Send + Sync {
     fn search(&self, req: &SearchRequest) -> Result<SearchPage>;
     /// Counts and statistics over matching logs.
     fn aggregate(&self, req: &AggregateRequest) -> Result<Vec<Bucket>>;
+    /// For each facet of `req`, in order, the buckets of its aggregation. By default one
+    /// aggregation per facet.
+    fn facets(&self, req: &FacetsRequest) -> Result<Vec<Vec<Bucket>>> {
+        req.facets.iter().map(|f| self.aggregate(&req.aggregation(f))).collect()
+    }
     /// Deletes the logs older than `cutoff_ms` (timestamp < cutoff) at the next commit;
     /// returns how many searchable logs that is now.
     fn delete_older_than(&self, cutoff_ms: i64) -> Result<u64>;

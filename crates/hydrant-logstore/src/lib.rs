@@ -139,8 +139,8 @@ mod search;
 mod stored;
 
 pub use api::{
-    AggregateRequest, Aggregation, Bucket, Compute, ComputeKind, ComputeValue, GroupBy, GroupSort, GroupSortBy,
-    LogBackend, Order, SearchPage, SearchRequest, Sort, MAX_LIMIT,
+    AggregateRequest, Aggregation, Bucket, Compute, ComputeKind, ComputeValue, FacetsRequest, GroupBy, GroupSort,
+    GroupSortBy, LogBackend, Order, SearchPage, SearchRequest, Sort, MAX_LIMIT,
 };
 
 use compile::{compile, Ctx, Pol, Q};
@@ -450,6 +450,31 @@ impl LogStore {
         collector.finish(fruit)
     }
 
+    /// The top values of several facets in one pass over the matching logs. See
+    /// [`FacetsRequest`]: each facet's buckets are those of its own aggregation.
+    pub fn facets(&self, req: &FacetsRequest) -> Result<Vec<Vec<Bucket>>> {
+        let aggregations: Vec<AggregateRequest> = req.facets.iter().map(|f| req.aggregation(f)).collect();
+        for a in &aggregations {
+            aggregate::validate(a)?;
+        }
+        let searcher = self.reader.searcher();
+        let compiled = self.compile(&searcher, &req.query, req.from_ms, req.to_ms)?;
+        let fruits = match &compiled {
+            Some((query, exact)) => {
+                let verify = (!exact).then(|| req.query.clone());
+                let collector = aggregate::FacetsCollector::new(&req.facets, self.fields.log, verify);
+                searcher.search(&**query, &collector)?
+            }
+            None => aggregations.iter().map(|_| aggregate::Fruit::default()).collect(),
+        };
+        aggregations
+            .iter()
+            .zip(fruits)
+            // The verify flag only matters while collecting, done above.
+            .map(|(a, fruit)| aggregate::AggCollector::new(a, self.fields.log, false).finish(fruit))
+            .collect()
+    }
+
     /// Deletes logs with `timestamp_ms < cutoff_ms` at the next commit; returns how many
     /// searchable logs that is now.
     pub fn delete_older_than(&self, cutoff_ms: i64) -> Result<u64> {
@@ -535,6 +560,9 @@ impl LogBackend for LogStore {
     }
     fn aggregate(&self, req: &AggregateRequest) -> Result<Vec<Bucket>> {
         LogStore::aggregate(self, req)
+    }
+    fn facets(&self, req: &FacetsRequest) -> Result<Vec<Vec<Bucket>>> {
+        LogStore::facets(self, req)
     }
     fn delete_older_than(&self, cutoff_ms: i64) -> Result<u64> {
         LogStore::delete_older_than(self, cutoff_ms)

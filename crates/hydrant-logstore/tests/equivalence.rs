@@ -5,7 +5,8 @@ mod common;
 
 use hydrant_log::Log;
 use hydrant_logstore::{
-    AggregateRequest, Aggregation, Compute, ComputeKind, ComputeValue, LogStore, LogStoreOptions, SearchRequest, Sort,
+    AggregateRequest, Aggregation, Bucket, Compute, ComputeKind, ComputeValue, FacetsRequest, LogStore,
+    LogStoreOptions, SearchRequest, Sort,
 };
 use hydrant_query::{parse, Query};
 
@@ -255,4 +256,81 @@ fn store_equals_evaluator_with_over_long_values() {
         }
     }
     check_corpus(&corpus, true);
+}
+
+/// The facet panel's one-pass counts equal one count aggregation per facet, over several
+/// segments, with deleted logs, for exact and post-filtered queries: reserved fields, tag
+/// keys (with overlapping values: `a` and `a:b` both hold the tag `a:b:c`), attributes (numbers and
+/// strings that spell the same value, arrays, dotted keys), and facets no log has.
+#[test]
+fn facet_counts_in_one_pass_equal_one_aggregation_per_facet() {
+    for ambiguous in [false, true] {
+        let corpus = common::corpus(400, 9, ambiguous);
+        let dir = tempfile::tempdir().unwrap();
+        let store = LogStore::open(dir.path(), LogStoreOptions::default()).unwrap();
+        for chunk in corpus.chunks(90) {
+            store.add(chunk).unwrap();
+            store.commit().unwrap();
+        }
+        let first = corpus.iter().map(|l| l.timestamp_ms).min().unwrap();
+        store.delete_older_than(first + 60_000).unwrap();
+        store.commit().unwrap();
+        let facets: Vec<String> = [
+            "host",
+            "service",
+            "source",
+            "status",
+            "trace_id",
+            "env",
+            "env:prod",
+            "a",
+            "a:b",
+            "team",
+            "version",
+            "Kube_Namespace",
+            "@http.status_code",
+            "@http.method",
+            "@duration",
+            "@codes",
+            "@retry",
+            "@count",
+            "@a.b",
+            "@kubernetes.labels.app",
+            "@aws.firehose.arn",
+            "@Event.Data.Name",
+            "nope",
+            "@nope",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        let mut nonempty = 0;
+        for text in [
+            "*",
+            "service:web",
+            "-status:error @http.status_code:200",
+            "CIDR(@network.client.ip, 10.0.0.0/8)",
+            "@retry:true",
+            "nothing:matches",
+        ] {
+            for limit in [3, 10] {
+                let req = FacetsRequest {
+                    query: parse(text).unwrap(),
+                    from_ms: 0,
+                    to_ms: i64::MAX,
+                    facets: facets.clone(),
+                    limit,
+                };
+                let one_pass = store.facets(&req).unwrap();
+                let one_by_one: Vec<Vec<Bucket>> =
+                    req.facets.iter().map(|f| store.aggregate(&req.aggregation(f)).unwrap()).collect();
+                assert_eq!(one_pass.len(), facets.len());
+                for (f, (a, b)) in facets.iter().zip(one_pass.iter().zip(&one_by_one)) {
+                    assert_eq!(a, b, "{text:?} facet {f} limit {limit} ambiguous {ambiguous}");
+                    nonempty += usize::from(!a.is_empty());
+                }
+            }
+        }
+        assert!(nonempty > 60, "only {nonempty} non-empty facet answers");
+    }
 }
