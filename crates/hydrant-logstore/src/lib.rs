@@ -246,11 +246,19 @@ pub struct LogStoreOptions {
     /// ingest's bottleneck (a core's worth of tantivy work while the other core's spare
     /// capacity went unused once receiving slowed); each thread gets half the memory.
     pub writer_threads: usize,
+    /// Threads that share an aggregation's segments (one reads each segment). Default: the
+    /// machine's cores. 1 collects every segment on the calling thread. Pages of logs read
+    /// their segments in time order on the calling thread whatever this is.
+    pub search_threads: usize,
 }
 
 impl Default for LogStoreOptions {
     fn default() -> Self {
-        LogStoreOptions { writer_memory_bytes: 128 << 20, writer_threads: 2 }
+        LogStoreOptions {
+            writer_memory_bytes: 128 << 20,
+            writer_threads: 2,
+            search_threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        }
     }
 }
 
@@ -278,7 +286,7 @@ impl LogStore {
     pub fn open(dir: &Path, options: LogStoreOptions) -> Result<LogStore> {
         std::fs::create_dir_all(dir)?;
         let (schema, fields) = Fields::schema();
-        let index = if dir.join("meta.json").exists() {
+        let mut index = if dir.join("meta.json").exists() {
             let index = Index::open_in_dir(dir)?;
             let existing = index.schema();
             if existing != schema && existing != Fields::legacy_schema() {
@@ -289,6 +297,9 @@ impl LogStore {
             Index::builder().schema(schema).settings(index_settings()).create_in_dir(dir)?
         };
         index.tokenizers().register(WORDS_TOKENIZER, TextAnalyzer::from(WordsTokenizer::default()));
+        if options.search_threads > 1 {
+            index.set_multithread_executor(options.search_threads)?;
+        }
         let writer = index.writer_with_num_threads(options.writer_threads.max(1), options.writer_memory_bytes)?;
         let reader = index.reader_builder().reload_policy(ReloadPolicy::Manual).try_into()?;
         let payload = index.load_metas()?.payload;
