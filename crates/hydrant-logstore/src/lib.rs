@@ -296,6 +296,8 @@ impl LogStore {
         } else {
             Index::builder().schema(schema).settings(index_settings()).create_in_dir(dir)?
         };
+        // Also in indexes created before this was a setting of new ones ([`index_settings`]).
+        index.settings_mut().docstore_compress_dedicated_thread = false;
         index.tokenizers().register(WORDS_TOKENIZER, TextAnalyzer::from(WordsTokenizer::default()));
         if options.search_threads > 1 {
             index.set_multithread_executor(options.search_threads)?;
@@ -541,16 +543,26 @@ impl LogStore {
 
 /// Size of a doc store block (uncompressed) in indexes this version creates.
 ///
-/// tantivy compresses each block on a thread of its own, woken once per block: at tantivy's
-/// default of 16 KiB (about 14 seed logs) that thread spent more of its time in the kernel
-/// than in lz4 under load. 128 KiB blocks also compress better (469 against 666 bytes per
+/// tantivy's compressor thread (before [`index_settings`] moved compression onto the
+/// indexing threads) was woken once per block: at tantivy's default of 16 KiB (about 14
+/// seed logs) it spent more of its time in the kernel than in lz4 under load. 128 KiB blocks also compress better (469 against 666 bytes per
 /// seed log on disk), and reading a page of logs, which decompresses their blocks, took no
 /// longer in the query benchmark (BENCHMARKS.md, intake).
 pub(crate) const DOCSTORE_BLOCK_BYTES: usize = 128 << 10;
 
 /// The settings of a new index (an existing index keeps those in its `meta.json`).
+///
+/// The doc store's blocks are compressed on the indexing thread that filled them, not
+/// handed to a compressor thread of their own (tantivy's default): on the intake's 2-core
+/// machine both cores are busy under load, so the extra thread bought no parallelism and
+/// cost a wake-up and a hand-off per block. Alternated runs: 3.9% less CPU per log, better
+/// in 4 of 4 pairs (BENCHMARKS.md, intake).
 fn index_settings() -> tantivy::IndexSettings {
-    tantivy::IndexSettings { docstore_blocksize: DOCSTORE_BLOCK_BYTES, ..Default::default() }
+    tantivy::IndexSettings {
+        docstore_blocksize: DOCSTORE_BLOCK_BYTES,
+        docstore_compress_dedicated_thread: false,
+        ..Default::default()
+    }
 }
 
 /// The log stored in a document.

@@ -450,6 +450,7 @@ fn prepared_documents_count_until_indexed() {
     let meta: serde_json::Value =
         serde_json::from_slice(&std::fs::read(dir.path().join("meta.json")).unwrap()).unwrap();
     assert_eq!(meta["index_settings"]["docstore_blocksize"], json!(128 * 1024), "{meta}");
+    assert_eq!(meta["index_settings"]["docstore_compress_dedicated_thread"], json!(false), "{meta}");
 }
 
 /// Pages are read segment by segment, the newest (or oldest) first, skipping segments that
