@@ -144,6 +144,24 @@ pub fn api_log(log: &hydrant_log::Log) -> Value {
     json!({ "id": log.id, "type": "log", "attributes": log.to_api_json() })
 }
 
+/// Runs `f` on the store on a blocking thread (a search or an aggregation reads the index
+/// for milliseconds to seconds, which the async workers must not wait through).
+async fn on_store<T: Send + 'static>(
+    intake: &Intake,
+    f: impl FnOnce(&hydrant_logstore::LogStore) -> hydrant_logstore::Result<T> + Send + 'static,
+) -> Result<T, ApiError> {
+    let store = intake.store.clone();
+    tokio::task::spawn_blocking(move || f(&store))
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))?
+        .map_err(store_error)
+}
+
+/// A request body as JSON, or the 400 that says why not.
+fn json_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    serde_json::from_slice(body).map_err(|e| bad_request(format!("invalid JSON body: {e}")))
+}
+
 async fn run_search(intake: Arc<Intake>, body: SearchBody, link_base: &str) -> Result<Response, ApiError> {
     let started = Instant::now();
     let r = resolve(&body.filter)?;
@@ -154,11 +172,7 @@ async fn run_search(intake: Arc<Intake>, body: SearchBody, link_base: &str) -> R
     }
     let req =
         SearchRequest { query: r.query, from_ms: r.from_ms, to_ms: r.to_ms, sort, limit, cursor: body.page.cursor };
-    let store = intake.store.clone();
-    let page = tokio::task::spawn_blocking(move || store.search(&req))
-        .await
-        .map_err(|e| ApiError::Internal(e.to_string()))?
-        .map_err(store_error)?;
+    let page = on_store(&intake, move |store| store.search(&req)).await?;
     let data: Vec<Value> = page.logs.iter().map(api_log).collect();
     let mut out = json!({ "data": data, "meta": meta(started), "links": {} });
     if let Some(after) = page.next_cursor {
@@ -176,11 +190,8 @@ pub async fn search_post(
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
     check_app_auth(&intake, &headers, &q)?;
-    let body: SearchBody = if body.iter().all(u8::is_ascii_whitespace) {
-        SearchBody::default()
-    } else {
-        serde_json::from_slice(&body).map_err(|e| bad_request(format!("invalid JSON body: {e}")))?
-    };
+    let body: SearchBody =
+        if body.iter().all(u8::is_ascii_whitespace) { SearchBody::default() } else { json_body(&body)? };
     run_search(intake, body, "/api/v2/logs/events/search").await
 }
 
@@ -352,14 +363,9 @@ pub async fn aggregate(
 ) -> Result<Response, ApiError> {
     let started = Instant::now();
     check_app_auth(&intake, &headers, &q)?;
-    let body: AggregateBody =
-        serde_json::from_slice(&body).map_err(|e| bad_request(format!("invalid JSON body: {e}")))?;
+    let body: AggregateBody = json_body(&body)?;
     let req = to_request(body)?;
-    let store = intake.store.clone();
-    let buckets = tokio::task::spawn_blocking(move || store.aggregate(&req))
-        .await
-        .map_err(|e| ApiError::Internal(e.to_string()))?
-        .map_err(store_error)?;
+    let buckets = on_store(&intake, move |store| store.aggregate(&req)).await?;
     Ok(axum::Json(json!({ "data": { "buckets": buckets_json(buckets) }, "meta": meta(started) })).into_response())
 }
 
@@ -417,7 +423,7 @@ pub async fn facets(
 ) -> Result<Response, ApiError> {
     let started = Instant::now();
     check_app_auth(&intake, &headers, &q)?;
-    let body: FacetsBody = serde_json::from_slice(&body).map_err(|e| bad_request(format!("invalid JSON body: {e}")))?;
+    let body: FacetsBody = json_body(&body)?;
     if body.facets.len() > MAX_FACETS {
         return Err(bad_request(format!("at most {MAX_FACETS} facets")));
     }
@@ -429,11 +435,7 @@ pub async fn facets(
         facets: body.facets,
         limit: body.limit.unwrap_or(10).clamp(1, 10_000),
     };
-    let store = intake.store.clone();
-    let (names, answers) = tokio::task::spawn_blocking(move || store.facets(&req).map(|a| (req.facets, a)))
-        .await
-        .map_err(|e| ApiError::Internal(e.to_string()))?
-        .map_err(store_error)?;
+    let (names, answers) = on_store(&intake, move |store| store.facets(&req).map(|a| (req.facets, a))).await?;
     let facets: Vec<Value> = names
         .into_iter()
         .zip(answers)

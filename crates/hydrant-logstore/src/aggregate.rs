@@ -67,6 +67,15 @@ enum FacetSpec {
     Prefix(&'static str, String, bool),
 }
 
+impl FacetSpec {
+    /// The column that holds the facet's values.
+    fn column(&self) -> &'static str {
+        match self {
+            FacetSpec::Column(name) | FacetSpec::Prefix(name, ..) => name,
+        }
+    }
+}
+
 fn facet_spec(name: &str) -> FacetSpec {
     match name {
         "host" => FacetSpec::Column("host"),
@@ -105,11 +114,16 @@ struct FacetColumn {
 
 impl FacetColumn {
     fn open(reader: &SegmentReader, spec: &FacetSpec) -> tantivy::Result<Option<FacetColumn>> {
-        let (name, prefix, attr) = match spec {
-            FacetSpec::Column(name) => (*name, "", false),
-            FacetSpec::Prefix(name, prefix, attr) => (*name, prefix.as_str(), *attr),
+        let Some(column) = reader.fast_fields().str(spec.column())? else { return Ok(None) };
+        FacetColumn::in_column(column, spec).map(Some)
+    }
+
+    /// The facet's values in `column`, which must be [`FacetSpec::column`]'s.
+    fn in_column(column: StrColumn, spec: &FacetSpec) -> tantivy::Result<FacetColumn> {
+        let (prefix, attr) = match spec {
+            FacetSpec::Column(_) => ("", false),
+            FacetSpec::Prefix(_, prefix, attr) => (prefix.as_str(), *attr),
         };
-        let Some(column) = reader.fast_fields().str(name)? else { return Ok(None) };
         let mut lo = None;
         let mut vals = Vec::new();
         {
@@ -121,7 +135,7 @@ impl FacetColumn {
                 vals.push(if attr { attr_val(&rest) } else { text_val(rest) });
             }
         }
-        Ok(Some(FacetColumn { column, lo: lo.unwrap_or(0), vals }))
+        Ok(FacetColumn { column, lo: lo.unwrap_or(0), vals })
     }
 
     /// The indices (into `vals`) of the doc's values, deduplicated.
@@ -799,21 +813,26 @@ impl Collector for FacetsCollector {
     type Child = FacetsSegment;
 
     fn for_segment(&self, _segment: SegmentOrdinal, reader: &SegmentReader) -> tantivy::Result<FacetsSegment> {
+        // Each column is opened once, for all the facets it holds.
         let mut columns: Vec<(&'static str, StrColumn, Vec<FacetRange>)> = Vec::new();
         let mut facets = Vec::with_capacity(self.specs.len());
         for (i, spec) in self.specs.iter().enumerate() {
-            let Some(FacetColumn { column, lo, vals }) = FacetColumn::open(reader, spec)? else {
-                facets.push((Vec::new(), Vec::new()));
-                continue;
+            let name = spec.column();
+            let at = match columns.iter().position(|(n, ..)| *n == name) {
+                Some(at) => at,
+                None => match reader.fast_fields().str(name)? {
+                    Some(column) => {
+                        columns.push((name, column, Vec::new()));
+                        columns.len() - 1
+                    }
+                    None => {
+                        facets.push((Vec::new(), Vec::new()));
+                        continue;
+                    }
+                },
             };
-            let name = match spec {
-                FacetSpec::Column(name) | FacetSpec::Prefix(name, ..) => *name,
-            };
-            let range = (i, lo, vals.len() as u64);
-            match columns.iter_mut().find(|(n, ..)| *n == name) {
-                Some((.., ranges)) => ranges.push(range),
-                None => columns.push((name, column, vec![range])),
-            }
+            let FacetColumn { lo, vals, .. } = FacetColumn::in_column(columns[at].1.clone(), spec)?;
+            columns[at].2.push((i, lo, vals.len() as u64));
             let n = vals.len();
             facets.push((vals, vec![0; n]));
         }
